@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs on a fresh machine of this kind:
+# a Python venv (.venv), the Node test tools (tests/node) and the Debian servers used by the app e2e tier.
+# Idempotent: a second run only checks what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -r requirements-dev.txt
+
+(cd tests/node && npm install --no-audit --no-fund --loglevel=error)
+
+if [ -f scripts/apt-packages.txt ] && [ "$(id -u)" = 0 ]; then
+  mapfile -t packages < <(grep -v '^#' scripts/apt-packages.txt | grep -v '^$')
+  missing=()
+  for package in "${packages[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
