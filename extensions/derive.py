@@ -312,6 +312,8 @@ class Derived:
     app_port: int = APP_PORT
     playbook_version: str = ""
     compliance_labels: list[str] = field(default_factory=list)
+    env_vars: list[dict[str, Any]] = field(default_factory=list)
+    npm_scripts: dict[str, str] = field(default_factory=dict)
 
     def as_context(self) -> dict[str, Any]:
         return asdict(self)
@@ -332,7 +334,7 @@ COMPLIANCE_LABELS = {"gdpr": "GDPR", "hipaa": "HIPAA", "pci-dss": "PCI DSS v4.0.
 # The ADR catalogue, in numbering order. Records that always exist come first so their numbers
 # never move when an answer changes; conditional records follow. `when` reads the answers.
 ADR_CATALOGUE: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], bool]], ...] = (
-    ("record-decisions", "Record architecture decisions", "accepted", lambda a: True),
+    ("record-architecture-decisions", "Record architecture decisions", "accepted", lambda a: True),
     ("architecture-style", "Architecture style: {architecture_label}", "accepted", lambda a: True),
     ("database", "Primary database: {database_label}", "accepted", lambda a: True),
     ("api-styles", "API styles: {api_label}", "accepted", lambda a: True),
@@ -480,6 +482,7 @@ def derive(answers: Mapping[str, Any]) -> Derived:
     stack = stack_manifest()
     node_version = str(answers["node_version"])
     modules = derive_modules(answers)
+    services = derive_services(answers, modules)
     broker = answers["message_broker"]
     database = dict(DATABASE_INFO[answers["database"]])
     database["server"] = stack["images"][database["image"]]
@@ -494,12 +497,14 @@ def derive(answers: Mapping[str, Any]) -> Derived:
         database_info=database,
         broker_info=broker_info,
         modules=[asdict(m) for m in modules],
-        services=[asdict(s) for s in derive_services(answers, modules)],
+        services=[asdict(s) for s in services],
         adrs=[asdict(a) for a in derive_adrs(answers, stack)],
         artifacts=derive_artifacts(answers),
         image=f"{answers['container_registry']}/{answers['project_slug']}",
         playbook_version=stack["playbook"]["version"],
         compliance_labels=[COMPLIANCE_LABELS[c] for c in answers["compliance"]],
+        env_vars=[asdict(e) for e in derive_env_vars(answers, services)],
+        npm_scripts=derive_npm_scripts(answers),
     )
 
 
@@ -514,6 +519,85 @@ def derive_context(answers: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     frozen = json.dumps({name: answers[name] for name in REQUIRED_ANSWERS}, sort_keys=True, default=str)
     return _derive_cached(frozen)
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One configuration variable of the app: the contract between the app's config schema,
+    .env.example, docker-compose, the Kubernetes ConfigMap/Secret and CI."""
+
+    name: str
+    secret: bool
+    example: str
+    description: str
+
+
+def derive_env_vars(answers: Mapping[str, Any], services: list[Service]) -> list[EnvVar]:
+    database = answers["database"]
+    scheme = "postgres" if database == "postgresql" else "mysql"
+    port = stack_manifest()["images"][DATABASE_INFO[database]["image"]]["port"]
+    db_name = services[0].database
+    env = [
+        EnvVar("NODE_ENV", False, "development", "development, test or production"),
+        EnvVar("PORT", False, str(APP_PORT), "HTTP port the app listens on"),
+        EnvVar("LOG_LEVEL", False, "info", "pino log level"),
+        EnvVar("CORS_ORIGINS", False, "http://localhost:5173", "comma-separated allow-list of browser origins"),
+        EnvVar("DATABASE_URL", True, f"{scheme}://app:change-me@localhost:{port}/{db_name}",
+               "database connection URL (a Secret in Kubernetes)"),
+    ]
+    if answers["cache"] or answers["message_broker"] == "redis":
+        env.append(EnvVar("REDIS_URL", True, "redis://localhost:6379", "Redis connection URL"))
+    broker = answers["message_broker"]
+    if broker not in ("none", "redis"):
+        image = stack_manifest()["images"][BROKER_INFO[broker]["image"]]
+        example = {
+            "rabbitmq": f"amqp://app:change-me@localhost:{image['port']}",
+            "nats": f"nats://localhost:{image['port']}",
+            "kafka": f"localhost:{image['port']}",
+        }[broker]
+        env.append(EnvVar("BROKER_URL", broker == "rabbitmq", example, f"{BROKER_INFO[broker]['label']} connection"))
+    if answers["auth"] == "jwt":
+        env += [
+            EnvVar("JWT_SECRET", True, "change-me-to-a-long-random-secret", "HMAC key that signs and verifies JWTs"),
+            EnvVar("JWT_ISSUER", False, f"https://auth.example.com/{answers['project_slug']}", "expected iss claim"),
+            EnvVar("JWT_AUDIENCE", False, answers["project_slug"], "expected aud claim"),
+        ]
+    else:
+        env += [
+            EnvVar("OIDC_ISSUER_URL", False, "https://login.example.com/realms/main", "issuer whose JWKS verifies tokens"),
+            EnvVar("OIDC_AUDIENCE", False, answers["project_slug"], "expected aud claim"),
+        ]
+    env += [
+        EnvVar("SWAGGER_ENABLED", False, "true", "serve Swagger UI and /docs-json (off in production unless true)"),
+        EnvVar("OTEL_SERVICE_NAME", False, answers["project_slug"], "service name on traces"),
+        EnvVar("OTEL_EXPORTER_OTLP_ENDPOINT", False, "", "OTLP/HTTP collector URL; tracing is off when empty"),
+    ]
+    return env
+
+
+def derive_npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
+    """The generated package.json scripts: CI jobs and the README call these names."""
+    scripts = {
+        "build": "nest build",
+        "start": "nest start",
+        "start:dev": "nest start --watch",
+        "start:prod": "node dist/main.js",
+        "lint": "eslint .",
+        "format:check": "prettier --check .",
+        "typecheck": "tsc --noEmit -p tsconfig.json",
+        "test": "node --experimental-vm-modules node_modules/jest/bin/jest.js",
+        "test:cov": "node --experimental-vm-modules node_modules/jest/bin/jest.js --coverage",
+        "test:e2e": "node --experimental-vm-modules node_modules/jest/bin/jest.js --config test/jest-e2e.json --runInBand",
+        "migration:run": "typeorm migration:run -d dist/platform/database/data-source.js",
+        "migration:revert": "typeorm migration:revert -d dist/platform/database/data-source.js",
+        "migration:generate": "typeorm migration:generate -d dist/platform/database/data-source.js",
+        "openapi:export": "node dist/openapi-export.js",
+        "docs:check": "markdownlint-cli2 \"docs/**/*.md\" \"README.md\"",
+        "manifests:check": "bash deploy/k8s/check.sh",
+    }
+    if answers["architecture"] == "modular-monolith":
+        scripts["lint:arch"] = "depcruise src --config .dependency-cruiser.cjs"
+    return scripts
 
 
 # --------------------------------------------------------------------------- filters
