@@ -1,0 +1,196 @@
+"""Unit tests of extensions/derive.py: validators, casings, filters and the derived context."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import yaml
+from helpers import EXAMPLES, REPO, copier_questions, load_yaml
+
+from extensions import derive
+
+
+def default_answers(**overrides: Any) -> dict[str, Any]:
+    answers = load_yaml(EXAMPLES / "healthcare-modular-aws.yml")
+    answers.update(overrides)
+    return answers
+
+
+@pytest.mark.parametrize(
+    ("function", "value", "expected"),
+    [
+        (derive.pascal_case, "order-items", "OrderItems"),
+        (derive.camel_case, "order-items", "orderItems"),
+        (derive.snake_case, "order-items", "order_items"),
+        (derive.kebab_case, "Order Items", "order-items"),
+        (derive.title_case, "order-items", "Order Items"),
+        (derive.singular, "orders", "order"),
+        (derive.singular, "categories", "category"),
+        (derive.singular, "addresses", "address"),
+        (derive.singular, "catalog", "catalog"),
+        (derive.singular, "ledger", "ledger"),
+        (derive.slugify, "Shop: Orders & Payments", "shop-orders-payments"),
+        (derive.slugify, "42 Things", "things"),
+        (derive.slugify, "映像", "service"),
+        (derive.slugify, "x" * 60, "x" * 40),
+    ],
+)
+def test_casings(function: Any, value: str, expected: str) -> None:
+    assert function(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("question", "value", "fragment"),
+    [
+        ("project_slug", "ok-slug", ""),
+        ("project_slug", "Bad", "DNS-1123"),
+        ("project_slug", "a" * 41, "at most 40"),
+        ("bounded_contexts", ["orders"], ""),
+        ("bounded_contexts", ["orders", "orders"], "twice"),
+        ("bounded_contexts", ["metrics"], "reserved"),
+        ("bounded_contexts", [f"c{i}" for i in range(9)], "1 to 8"),
+        ("bounded_contexts", "orders", "must be a list"),
+        ("contact_email", "a@b.co", ""),
+        ("contact_email", "ab.co", "not an e-mail"),
+        ("container_registry", "ghcr.io/team", ""),
+        ("container_registry", "registry.local:5000/a/b", ""),
+        ("container_registry", "ghcr.io/team/", "trailing"),
+        ("slo_availability", 99.9, ""),
+        ("slo_availability", 100.0, "outside"),
+        ("slo_availability", True, "not a number"),
+        ("p95_latency_ms", 200, ""),
+        ("p95_latency_ms", 0, "outside"),
+        ("coverage_threshold", 100, ""),
+        ("coverage_threshold", 101, "outside"),
+        ("project_name", "Ünïcode 🎉 name", ""),
+        ("project_name", "line\u2028break", "single line"),
+        ("description", "x" * 301, "at most 300"),
+    ],
+)
+def test_validators(question: str, value: Any, fragment: str) -> None:
+    message = derive.check(question, value)
+    if fragment:
+        assert fragment in message
+    else:
+        assert message == ""
+
+
+def test_every_validated_question_has_a_validator_and_its_default_passes() -> None:
+    questions = copier_questions()
+    for name, spec in questions.items():
+        if "validator" in spec and "check(" in spec["validator"]:
+            assert name in derive.VALIDATORS, name
+            default = spec["default"]
+            if not (isinstance(default, str) and "{{" in default):
+                assert derive.check(name, default) == "", f"default of {name} fails its own validator"
+
+
+def test_broker_choice_validator_names_both_answers() -> None:
+    message = derive.validate_message_broker("none", "microservices")
+    assert "message_broker" in message and "architecture" in message
+    assert derive.validate_message_broker("none", "monolith") == ""
+    assert derive.validate_message_broker("nats", "microservices") == ""
+
+
+def test_profiles_give_valid_defaults() -> None:
+    for industry in derive.INDUSTRIES:
+        contexts = yaml.safe_load(derive.profile_contexts(industry))
+        assert derive.validate_bounded_contexts(contexts) == ""
+        compliance = yaml.safe_load(derive.profile_compliance(industry))
+        assert set(compliance) <= set(derive.COMPLIANCE)
+        profile = derive.industry_profile(industry)
+        assert 3 <= len(profile["quality_goals"]) <= 5
+        assert profile["external_systems"]
+
+
+def test_derived_modules_and_services_per_architecture() -> None:
+    modular = derive.derive(default_answers())
+    assert [m["slug"] for m in modular.modules] == ["patients", "appointments", "records"]
+    assert modular.modules[0]["entity"] == "Patient"
+    assert modular.modules[0]["schema"] == "patients"
+    assert modular.modules[0]["path"] == "src/modules/patients"
+    assert len(modular.services) == 1 and modular.services[0]["entrypoint"] == "dist/main.js"
+
+    micro = derive.derive(default_answers(architecture="microservices"))
+    assert [s["name"] for s in micro.services] == [
+        "clinic-records-patients", "clinic-records-appointments", "clinic-records-records"]
+    assert [s["local_port"] for s in micro.services] == [3001, 3002, 3003]
+    assert micro.services[1]["entrypoint"] == "dist/apps/appointments/main.js"
+    assert all(m["schema"] is None for m in micro.modules)
+
+    mysql = derive.derive(default_answers(database="mysql"))
+    assert all(m["schema"] is None for m in mysql.modules)
+
+
+def test_adrs_are_contiguous_and_follow_the_answers() -> None:
+    adrs = derive.derive(default_answers()).adrs
+    assert [a["number"] for a in adrs] == list(range(1, len(adrs) + 1))
+    assert adrs[0]["file"] == "0001-record-architecture-decisions.md"
+    keys = [a["key"] for a in adrs]
+    assert "audit-trail" in keys and "module-boundaries" in keys and "transactional-outbox" in keys
+    assert "double-entry-ledger" not in keys
+    plain = derive.derive(default_answers(message_broker="none", compliance=[], cache=False)).adrs
+    assert "transactional-outbox" not in [a["key"] for a in plain]
+    always = [a["key"] for a in adrs if a["status"] == "accepted"]
+    assert always == [a["key"] for a in plain if a["status"] == "accepted"], "accepted ADR numbers never move"
+
+
+def test_env_vars_follow_answers() -> None:
+    names = [v["name"] for v in derive.derive(default_answers()).env_vars]
+    assert "REDIS_URL" in names and "BROKER_URL" in names and "OIDC_ISSUER_URL" in names
+    assert "JWT_SECRET" not in names
+    jwt = [v["name"] for v in derive.derive(default_answers(auth="jwt", cache=False, message_broker="none")).env_vars]
+    assert "JWT_SECRET" in jwt and "REDIS_URL" not in jwt and "BROKER_URL" not in jwt
+    assert all(v["secret"] for v in derive.derive(default_answers()).env_vars if v["name"] == "DATABASE_URL")
+
+
+def test_derive_context_is_memoised_and_waits_for_all_answers() -> None:
+    answers = default_answers()
+    assert derive.derive_context({"project_name": "x"}) is None
+    first = derive.derive_context(answers)
+    assert first is derive.derive_context(dict(answers))
+
+
+@pytest.mark.parametrize("text", ['say "hi": #1 {{ x }} ${{ github.token }}', "emoji 🎉 日本語 \\ back", "- dash"])
+def test_yaml_str_round_trips(text: str) -> None:
+    assert yaml.safe_load(f"key: {derive.yaml_str(text)}") == {"key": text}
+    assert json.loads(derive.yaml_str(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("a *b* [c]", "a \\*b\\* \\[c\\]"), ("1. first", "1\\. first"), ("plain, text.", "plain, text.")],
+)
+def test_md_text(text: str, expected: str) -> None:
+    assert derive.md_text(text) == expected
+
+
+def test_action_ref_is_pinned_by_sha() -> None:
+    ref = derive.action_ref("checkout")
+    uses, comment = ref.split(" # ")
+    assert len(uses.split("@")[1]) == 40 and comment.startswith("v")
+
+
+def test_stack_manifest_is_complete() -> None:
+    stack = derive.stack_manifest()
+    assert stack["playbook"]["version"]
+    for line in ("22", "24"):
+        node = stack["node"][line]
+        assert node["version"].startswith(f"{line}.")
+        assert node["build_image"].startswith(f"node:{node['version']}")
+        assert f"nodejs{line}" in node["runtime_image"] and node["runtime_image"].endswith(":nonroot")
+    assert stack["npm"]["dev"]["typescript"].startswith("~6.0")
+    for action in stack["actions"].values():
+        assert len(action["sha"]) == 40 and action["tag"].startswith("v")
+
+
+def test_extension_module_loads_by_path_like_copier_does() -> None:
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    spec = spec_from_file_location("probe_jinja_ext", REPO / "extensions" / "jinja_ext.py")
+    assert spec and spec.loader
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.derive.check("project_slug", "ok") == ""
