@@ -7,11 +7,15 @@ uses the network. `jinja_ext.py` exposes these functions to copier; the tests im
 from __future__ import annotations
 
 import json
+import os
 import re
+import unicodedata
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from datetime import UTC, date, datetime
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -45,7 +49,7 @@ CI_SYSTEMS = ("github", "gitlab", "none")
 # --------------------------------------------------------------------------- data files
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_data(name: str) -> dict[str, Any]:
     with (DATA_DIR / f"{name}.yml").open(encoding="utf-8") as handle:
         data = yaml.safe_load(handle)
@@ -62,7 +66,8 @@ def industry_profile(industry: str) -> dict[str, Any]:
     profiles = load_data("industries")
     if industry not in profiles:
         raise ValueError(f"unknown industry {industry!r}; expected one of {', '.join(profiles)}")
-    return profiles[industry]
+    profile: dict[str, Any] = profiles[industry]
+    return profile
 
 
 # --------------------------------------------------------------------------- name casings
@@ -129,11 +134,16 @@ def _dns_label_error(value: Any, max_length: int, what: str) -> str:
     return ""
 
 
+def _is_single_line(value: str) -> bool:
+    """No control characters or line/paragraph separators (they would break YAML and Markdown lines)."""
+    return not any(unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in value)
+
+
 def validate_project_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         return "the project name must not be empty"
-    if "\n" in value or "\r" in value:
-        return "the project name must be a single line"
+    if not _is_single_line(value):
+        return "the project name must be a single line without control characters"
     if len(value) > 80:
         return f"the project name has {len(value)} characters; at most 80 are allowed"
     return ""
@@ -146,8 +156,8 @@ def validate_project_slug(value: Any) -> str:
 def validate_description(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         return "the description must not be empty"
-    if "\n" in value or "\r" in value:
-        return "the description must be a single line"
+    if not _is_single_line(value):
+        return "the description must be a single line without control characters"
     if len(value) > 300:
         return f"the description has {len(value)} characters; at most 300 are allowed"
     return ""
@@ -314,6 +324,15 @@ class Derived:
     compliance_labels: list[str] = field(default_factory=list)
     env_vars: list[dict[str, Any]] = field(default_factory=list)
     npm_scripts: dict[str, str] = field(default_factory=dict)
+    servers: list[dict[str, Any]] = field(default_factory=list)
+    choice_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    cloud_services: dict[str, Any] | None = None
+    telemetry: dict[str, Any] = field(default_factory=dict)
+    slo: dict[str, Any] = field(default_factory=dict)
+    decision_date: str = ""
+    npm_dependencies: dict[str, dict[str, str]] = field(default_factory=dict)
+    delivery: dict[str, Any] = field(default_factory=dict)
+    team_adr_first: int = 0  # the first ADR number of the team's own records (TEAM_ADR_FIRST)
 
     def as_context(self) -> dict[str, Any]:
         return asdict(self)
@@ -349,8 +368,8 @@ ADR_CATALOGUE: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], bool]], 
     ("database-per-service", "Database per service", "proposed", lambda a: a["architecture"] == "microservices"),
     ("transactional-outbox", "Transactional outbox for integration events", "proposed",
      lambda a: a["message_broker"] != "none"),
-    ("cqrs", "CQRS with @nestjs/cqrs", "proposed", lambda a: bool(a["cqrs"])),
-    ("redis-cache", "Redis cache and shared rate-limit storage", "proposed", lambda a: bool(a["cache"])),
+    ("cqrs", "CQRS with @nestjs/cqrs", "accepted", lambda a: bool(a["cqrs"])),
+    ("redis-cache", "Redis cache and shared rate-limit storage", "accepted", lambda a: bool(a["cache"])),
     ("pan-tokenisation", "Card data stays with the PSP: PAN tokenisation", "proposed",
      lambda a: "pci-dss" in a["compliance"]),
     ("audit-trail", "Append-only audit trail for ePHI access", "proposed", lambda a: "hipaa" in a["compliance"]),
@@ -359,6 +378,15 @@ ADR_CATALOGUE: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], bool]], 
     ("media-pipeline", "Direct upload and queued transcoding", "proposed", lambda a: a["industry"] == "media"),
     ("personal-data", "Personal data inventory and erasure", "proposed", lambda a: "gdpr" in a["compliance"]),
 )
+
+# ADR numbers. The template's records take 0001 to TEAM_ADR_FIRST - 1 in catalogue order; the
+# team's own records start at TEAM_ADR_FIRST, so a newer playbook that adds a record can never take
+# a number (or a file name) the team already used. The catalogue is append-only across releases: a
+# new record goes at the end, no record is removed or moved, so for unchanged answers every record
+# keeps its number and file name, and `copier update` only adds files (it never rewrites a record:
+# copier.yml lists numbered records under _skip_if_exists). migrations/check_adr_numbers.py fails
+# an update that would leave two records with one number.
+TEAM_ADR_FIRST = 100
 
 ARCHITECTURE_LABELS = {"monolith": "Monolith", "modular-monolith": "Modular monolith", "microservices": "Microservices"}
 CLOUD_LABELS = {"aws": "AWS", "gcp": "Google Cloud", "azure": "Microsoft Azure", "on-prem": "On-premises"}
@@ -400,6 +428,8 @@ def derive_adrs(answers: Mapping[str, Any], stack: Mapping[str, Any]) -> list[Ad
         if not applies(answers):
             continue
         number = len(adrs) + 1
+        if number >= TEAM_ADR_FIRST:
+            raise ValueError(f"the ADR catalogue outgrew the template's range 0001-{TEAM_ADR_FIRST - 1:04d}")
         title = title_pattern.format(**labels)
         adrs.append(
             Adr(number, f"{number:04d}", key, title, status, f"{number:04d}-{adr_file_slug(key)}.md")
@@ -474,6 +504,144 @@ def derive_artifacts(answers: Mapping[str, Any]) -> dict[str, bool]:
     }
 
 
+# The labels of every choice question, exactly as copier.yml shows them (a test compares the two).
+# The document and the ADRs use them for the chosen value and for the considered alternatives.
+CHOICE_LABELS: dict[str, dict[str, str]] = {
+    "industry": {"general": "General", "ecommerce": "E-commerce", "healthcare": "Healthcare",
+                 "finance": "Finance", "media": "Media"},
+    "compliance": {"gdpr": "GDPR", "hipaa": "HIPAA", "pci-dss": "PCI DSS v4.0.1", "sox": "SOX"},
+    "architecture": {"monolith": "Monolith", "modular-monolith": "Modular monolith",
+                     "microservices": "Microservices"},
+    "http_adapter": {"fastify": "Fastify", "express": "Express"},
+    "api_styles": {"rest": "REST", "graphql": "GraphQL", "grpc": "gRPC", "websocket": "WebSocket"},
+    "auth": {"jwt": "JWT bearer tokens", "oidc": "OpenID Connect"},
+    "database": {"postgresql": "PostgreSQL", "mysql": "MySQL"},
+    "message_broker": {"none": "None (in-process events only)", "redis": "Redis Pub/Sub", "rabbitmq": "RabbitMQ",
+                       "nats": "NATS", "kafka": "Apache Kafka"},
+    "cloud": {"aws": "AWS", "gcp": "Google Cloud", "azure": "Microsoft Azure", "on-prem": "On-premises Kubernetes"},
+    "ci": {"github": "GitHub Actions", "gitlab": "GitLab CI", "none": "None"},
+    "ingress": {"gateway-api": "Gateway API (HTTPRoute)", "ingress": "Ingress", "none": "None"},
+    "service_mesh": {"none": "None", "istio": "Istio", "linkerd": "Linkerd"},
+    "node_version": {"24": "Node.js 24 LTS", "22": "Node.js 22 LTS"},
+}
+
+# Managed services per cloud, named as the providers name them. On-premises has none: the document
+# lists the platform team's equivalents as open questions instead.
+CLOUD_SERVICES: dict[str, dict[str, Any]] = {
+    "aws": {
+        "kubernetes": "Amazon EKS",
+        "database": {"postgresql": "Amazon RDS for PostgreSQL", "mysql": "Amazon RDS for MySQL"},
+        "redis": "Amazon ElastiCache (Redis OSS)",
+        "broker": {"redis": "Amazon ElastiCache (Redis OSS)", "rabbitmq": "Amazon MQ for RabbitMQ",
+                   "kafka": "Amazon MSK", "nats": None},
+        "registry": "Amazon ECR",
+        "secrets": "AWS Secrets Manager",
+        "kms": "AWS KMS",
+        "object_storage": "Amazon S3",
+        "cdn": "Amazon CloudFront",
+        "waf": "AWS WAF",
+        "logs": "Amazon CloudWatch Logs",
+        "traces": "AWS X-Ray",
+        "metrics": "Amazon Managed Service for Prometheus",
+        "backup": "automated backups with point-in-time recovery",
+        "baa_scope": "the AWS HIPAA Eligible Services list",
+    },
+    "gcp": {
+        "kubernetes": "Google Kubernetes Engine (GKE)",
+        "database": {"postgresql": "Cloud SQL for PostgreSQL", "mysql": "Cloud SQL for MySQL"},
+        "redis": "Memorystore for Redis",
+        "broker": {"redis": "Memorystore for Redis", "kafka": "Google Cloud Managed Service for Apache Kafka",
+                   "rabbitmq": None, "nats": None},
+        "registry": "Artifact Registry",
+        "secrets": "Secret Manager",
+        "kms": "Cloud KMS",
+        "object_storage": "Cloud Storage",
+        "cdn": "Cloud CDN",
+        "waf": "Google Cloud Armor",
+        "logs": "Cloud Logging",
+        "traces": "Cloud Trace",
+        "metrics": "Google Cloud Managed Service for Prometheus",
+        "backup": "automated backups with point-in-time recovery",
+        "baa_scope": "the Google Cloud services covered by its BAA",
+    },
+    "azure": {
+        "kubernetes": "Azure Kubernetes Service (AKS)",
+        "database": {"postgresql": "Azure Database for PostgreSQL flexible server",
+                     "mysql": "Azure Database for MySQL flexible server"},
+        "redis": "Azure Managed Redis",
+        "broker": {"redis": "Azure Managed Redis", "kafka": "Azure Event Hubs (Kafka endpoint)",
+                   "rabbitmq": None, "nats": None},
+        "registry": "Azure Container Registry",
+        "secrets": "Azure Key Vault",
+        "kms": "Azure Key Vault keys",
+        "object_storage": "Azure Blob Storage",
+        "cdn": "Azure Front Door",
+        "waf": "Azure Web Application Firewall",
+        "logs": "Azure Monitor Logs",
+        "traces": "Application Insights",
+        "metrics": "Azure Monitor managed service for Prometheus",
+        "backup": "automated backups with point-in-time restore",
+        "baa_scope": "the Azure services in scope of the Microsoft BAA",
+    },
+}
+
+# Seconds; the latency objective is added as a bucket boundary so its quantile is exact.
+HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+SLO_WINDOW_DAYS = 30
+
+
+def derive_cloud_services(answers: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The chosen cloud's managed services, with the database and broker already picked."""
+    cloud = CLOUD_SERVICES.get(answers["cloud"])
+    if cloud is None:
+        return None
+    services = {key: value for key, value in cloud.items() if key not in ("database", "broker")}
+    services["database"] = cloud["database"][answers["database"]]
+    broker = answers["message_broker"]
+    services["broker"] = None if broker == "none" else cloud["broker"][broker]
+    return services
+
+
+def derive_telemetry(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The metric contract between the app's /metrics, the alert rules, the dashboard and the document."""
+    objective = round(int(answers["p95_latency_ms"]) / 1000, 6)
+    return {
+        "http_duration_histogram": "http_request_duration_seconds",
+        "http_labels": ["method", "route", "status_code"],
+        "http_buckets": sorted({*HTTP_DURATION_BUCKETS, objective}),
+    }
+
+
+def _number(value: float) -> str:
+    """A percentage or duration without float noise: 99.9 -> '99.9', 99.0 -> '99'."""
+    return f"{round(value, 6):g}"
+
+
+def derive_slo(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The service-level objectives as the document, the alert rules and the load tests state them."""
+    availability = float(answers["slo_availability"])
+    budget = round(100.0 - availability, 6)
+    p95_ms = int(answers["p95_latency_ms"])
+    return {
+        "availability": _number(availability),
+        "error_budget_percent": _number(budget),
+        "error_budget_ratio": round(budget / 100.0, 8),
+        "window_days": SLO_WINDOW_DAYS,
+        "budget_minutes": _number(round(SLO_WINDOW_DAYS * 24 * 60 * budget / 100.0, 1)),
+        "p95_ms": p95_ms,
+        "p95_seconds": _number(p95_ms / 1000),
+        "coverage": int(answers["coverage_threshold"]),
+    }
+
+
+def decision_date() -> str:
+    """Today's date for the ADRs' front matter, or SOURCE_DATE_EPOCH's (reproducible renders)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=UTC).date().isoformat()
+    return date.today().isoformat()
+
+
 def derive(answers: Mapping[str, Any]) -> Derived:
     """Every value the templates need beyond the answers themselves."""
     missing = [name for name in REQUIRED_ANSWERS if name not in answers]
@@ -505,6 +673,15 @@ def derive(answers: Mapping[str, Any]) -> Derived:
         compliance_labels=[COMPLIANCE_LABELS[c] for c in answers["compliance"]],
         env_vars=[asdict(e) for e in derive_env_vars(answers, services)],
         npm_scripts=derive_npm_scripts(answers),
+        servers=[asdict(s) for s in derive_servers(answers, services)],
+        choice_labels={name: dict(labels) for name, labels in CHOICE_LABELS.items()},
+        cloud_services=derive_cloud_services(answers),
+        telemetry=derive_telemetry(answers),
+        slo=derive_slo(answers),
+        decision_date=decision_date(),
+        npm_dependencies=derive_npm_dependencies(answers),
+        delivery=derive_delivery(answers, services),
+        team_adr_first=TEAM_ADR_FIRST,
     )
 
 
@@ -519,6 +696,73 @@ def derive_context(answers: Mapping[str, Any]) -> dict[str, Any] | None:
         return None
     frozen = json.dumps({name: answers[name] for name in REQUIRED_ANSWERS}, sort_keys=True, default=str)
     return _derive_cached(frozen)
+
+
+# Local and CI credentials of the backing servers: harmless placeholders that .env.example,
+# docker-compose and the CI service containers share (the app refuses them in production).
+LOCAL_USER = "app"
+LOCAL_PASSWORD = "change-me"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A backing server of the app (database, Redis, broker) as docker-compose and CI start it:
+    the image from the stack manifest, the container's environment (matching the .env.example
+    URLs) and a shell command, run inside the container, that exits 0 once it accepts clients."""
+
+    key: str
+    role: str
+    host: str
+    image: str
+    port: int
+    env: dict[str, str]
+    health: str
+
+
+def derive_servers(answers: Mapping[str, Any], services: list[Service]) -> list[Server]:
+    images = stack_manifest()["images"]
+
+    def image(key: str) -> str:
+        entry = images[key]
+        digest = f"@{entry['digest']}" if entry.get("digest") else ""
+        return f"{entry['name']}:{entry['tag']}{digest}"
+
+    db_name = services[0].database
+    servers: list[Server] = []
+    if answers["database"] == "postgresql":
+        servers.append(Server(
+            "postgresql", "database", "postgres", image("postgresql"), images["postgresql"]["port"],
+            {"POSTGRES_USER": LOCAL_USER, "POSTGRES_PASSWORD": LOCAL_PASSWORD, "POSTGRES_DB": db_name},
+            f"pg_isready -h 127.0.0.1 -U {LOCAL_USER} -d {db_name}",
+        ))
+    else:
+        servers.append(Server(
+            "mysql", "database", "mysql", image("mysql"), images["mysql"]["port"],
+            {"MYSQL_USER": LOCAL_USER, "MYSQL_PASSWORD": LOCAL_PASSWORD, "MYSQL_DATABASE": db_name,
+             "MYSQL_RANDOM_ROOT_PASSWORD": "yes"},
+            "mysqladmin ping -h 127.0.0.1 --silent",  # exits 0 once the server answers TCP
+        ))
+    broker = answers["message_broker"]
+    if answers["cache"] or broker == "redis":
+        servers.append(Server("redis", "redis", "redis", image("redis"), images["redis"]["port"], {},
+                              "redis-cli -h 127.0.0.1 ping"))
+    if broker == "rabbitmq":
+        servers.append(Server(
+            "rabbitmq", "broker", "rabbitmq", image("rabbitmq"), images["rabbitmq"]["port"],
+            {"RABBITMQ_DEFAULT_USER": LOCAL_USER, "RABBITMQ_DEFAULT_PASS": LOCAL_PASSWORD},
+            "rabbitmq-diagnostics -q ping",
+        ))
+    elif broker == "nats":
+        # The image's default configuration serves monitoring (and /healthz) on port 8222.
+        servers.append(Server("nats", "broker", "nats", image("nats"), images["nats"]["port"], {},
+                              "wget -q -O /dev/null http://127.0.0.1:8222/healthz"))
+    elif broker == "kafka":
+        # apache/kafka starts a single KRaft node advertising localhost:9092 by default.
+        servers.append(Server(
+            "kafka", "broker", "kafka", image("kafka"), images["kafka"]["port"], {},
+            f"/opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:{images['kafka']['port']}",
+        ))
+    return servers
 
 
 @dataclass(frozen=True)
@@ -542,7 +786,8 @@ def derive_env_vars(answers: Mapping[str, Any], services: list[Service]) -> list
         EnvVar("PORT", False, str(APP_PORT), "HTTP port the app listens on"),
         EnvVar("LOG_LEVEL", False, "info", "pino log level"),
         EnvVar("CORS_ORIGINS", False, "http://localhost:5173", "comma-separated allow-list of browser origins"),
-        EnvVar("DATABASE_URL", True, f"{scheme}://app:change-me@localhost:{port}/{db_name}",
+        EnvVar("DATABASE_URL", True,
+               f"{scheme}://{LOCAL_USER}:{LOCAL_PASSWORD}@localhost:{port}/{db_name}",
                "database connection URL (a Secret in Kubernetes)"),
     ]
     if answers["cache"] or answers["message_broker"] == "redis":
@@ -551,7 +796,7 @@ def derive_env_vars(answers: Mapping[str, Any], services: list[Service]) -> list
     if broker not in ("none", "redis"):
         image = stack_manifest()["images"][BROKER_INFO[broker]["image"]]
         example = {
-            "rabbitmq": f"amqp://app:change-me@localhost:{image['port']}",
+            "rabbitmq": f"amqp://{LOCAL_USER}:{LOCAL_PASSWORD}@localhost:{image['port']}",
             "nats": f"nats://localhost:{image['port']}",
             "kafka": f"localhost:{image['port']}",
         }[broker]
@@ -564,15 +809,62 @@ def derive_env_vars(answers: Mapping[str, Any], services: list[Service]) -> list
         ]
     else:
         env += [
-            EnvVar("OIDC_ISSUER_URL", False, "https://login.example.com/realms/main", "issuer whose JWKS verifies tokens"),
+            EnvVar("OIDC_ISSUER_URL", False, "https://login.example.com/realms/main",
+                   "issuer whose JWKS verifies tokens"),
             EnvVar("OIDC_AUDIENCE", False, answers["project_slug"], "expected aud claim"),
         ]
     env += [
+        EnvVar("RATE_LIMIT_PER_MINUTE", False, "600", "requests per minute and client IP before 429"),
         EnvVar("SWAGGER_ENABLED", False, "true", "serve Swagger UI and /docs-json (off in production unless true)"),
         EnvVar("OTEL_SERVICE_NAME", False, answers["project_slug"], "service name on traces"),
         EnvVar("OTEL_EXPORTER_OTLP_ENDPOINT", False, "", "OTLP/HTTP collector URL; tracing is off when empty"),
     ]
     return env
+
+
+def derive_npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The packages of the generated package.json with their ranges from the stack manifest:
+    {"runtime": {...}, "dev": {...}}. The document's technology table lists these, so a test
+    compares them with the rendered package.json."""
+    npm = stack_manifest()["npm"]
+    styles = set(answers["api_styles"])
+    broker = answers["message_broker"]
+    runtime = [
+        "@nestjs/common", "@nestjs/core", f"@nestjs/platform-{answers['http_adapter']}", "@nestjs/swagger",
+        "@nestjs/terminus", "@nestjs/typeorm", "@opentelemetry/api", "@opentelemetry/sdk-node",
+        "@opentelemetry/auto-instrumentations-node", "@opentelemetry/exporter-trace-otlp-proto",
+        "class-transformer", "class-validator", "helmet", "jose", "nestjs-pino", "pino", "pino-http",
+        "prom-client", "reflect-metadata", "rxjs", "typeorm", DATABASE_INFO[answers["database"]]["driver"],
+    ]
+    if answers["http_adapter"] == "fastify":
+        runtime.append("@fastify/static")
+    if answers["cqrs"]:
+        runtime.append("@nestjs/cqrs")
+    if broker != "none" or "grpc" in styles:
+        runtime.append("@nestjs/microservices")
+    if answers["cache"] or broker == "redis":
+        runtime.append("ioredis")
+    runtime += {"rabbitmq": ["amqplib", "amqp-connection-manager"], "nats": ["@nats-io/transport-node"],
+                "kafka": ["kafkajs"]}.get(broker, [])
+    if "graphql" in styles:
+        runtime += ["@nestjs/graphql", "@nestjs/apollo", "@apollo/server", "graphql"]
+    if "grpc" in styles:
+        runtime += ["@grpc/grpc-js", "@grpc/proto-loader"]
+    if "websocket" in styles:
+        runtime += ["@nestjs/websockets", "@nestjs/platform-socket.io"]
+    dev = [
+        "@nestjs/cli", "@nestjs/schematics", "@nestjs/testing", "@types/jest", "@types/supertest", "eslint",
+        "jest", "markdownlint-cli2", "prettier", "supertest", "ts-jest", "typescript", "typescript-eslint",
+    ]
+    if answers["http_adapter"] == "express":
+        dev.append("@types/express")
+    if answers["architecture"] == "modular-monolith":
+        dev.append("dependency-cruiser")
+    node = stack_manifest()["node"][str(answers["node_version"])]
+    return {
+        "runtime": {name: npm["runtime"][name] for name in sorted(runtime)},
+        "dev": {"@types/node": node["types"], **{name: npm["dev"][name] for name in sorted(dev)}},
+    }
 
 
 def derive_npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
@@ -597,6 +889,22 @@ def derive_npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
     }
     if answers["architecture"] == "modular-monolith":
         scripts["lint:arch"] = "depcruise src --config .dependency-cruiser.cjs"
+    if answers["architecture"] == "microservices":
+        # One Nest app per bounded context: SERVICE names the app a command works on.
+        apps = list(answers["bounded_contexts"])
+        service = "${SERVICE:?set SERVICE to one of: " + " ".join(apps) + "}"
+        data_source = f"dist/apps/{service}/src/data-source.js"
+        scripts.update({
+            "build": "nest build",
+            "start": f"nest start {service}",
+            "start:dev": f"nest start {service} --watch",
+            "start:prod": f"node dist/apps/{service}/main.js",
+            "migration:run": f"typeorm migration:run -d {data_source}",
+            "migration:revert": f"typeorm migration:revert -d {data_source}",
+            "migration:generate": f"typeorm migration:generate -d {data_source}",
+            "openapi:export": "mkdir -p openapi && "
+            + " && ".join(f"node dist/apps/{app}/openapi-export.js" for app in apps),
+        })
     return scripts
 
 
@@ -608,12 +916,26 @@ def yaml_str(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~\"'$&:;=?@^,/%])")
+MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|~&#$])")
+MARKDOWN_BLOCK_START = re.compile(r"^(\s*\d*)([-+=>.)])")
 
 
 def md_text(value: Any) -> str:
-    """Free text for Markdown: every ASCII punctuation character backslash-escaped (CommonMark)."""
-    return MARKDOWN_PUNCTUATION.sub(r"\\\1", str(value))
+    """Free text for one line of Markdown that renders as exactly that text.
+
+    Characters with inline meaning are backslash-escaped (CommonMark allows it for any ASCII
+    punctuation), and so is a leading list, quote or setext marker; other punctuation stays readable.
+    """
+    escaped = MARKDOWN_INLINE.sub(r"\\\1", str(value))
+    return MARKDOWN_BLOCK_START.sub(lambda m: m.group(1) + "\\" + m.group(2), escaped, count=1)
+
+
+MERMAID_SPECIAL = frozenset('"#;<>`{}[]()|\\')
+
+
+def mermaid_text(value: Any) -> str:
+    """Free text for a quoted Mermaid label: characters with Mermaid meaning become entity codes (#35;)."""
+    return "".join(f"#{ord(char)};" if char in MERMAID_SPECIAL else char for char in str(value))
 
 
 def yaml_flow_list(values: list[str] | tuple[str, ...]) -> str:
@@ -649,6 +971,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "slugify": slugify,
     "yaml_str": yaml_str,
     "md_text": md_text,
+    "mermaid_text": mermaid_text,
     "yaml_flow_list": yaml_flow_list,
     "profile_contexts": profile_contexts,
     "profile_compliance": profile_compliance,
@@ -656,3 +979,215 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "image_ref": image_ref,
 }
 GLOBALS: dict[str, Callable[..., Any]] = {"check": check, "validate_message_broker": validate_message_broker}
+
+
+# --------------------------------------------------------------------------- delivery
+# Values the Dockerfile, docker-compose.yml, the kustomize base and overlays and the observability
+# config share. Names of platform components outside the service (gateway, monitoring, collector,
+# mesh) are the conventional ones; the overlays are where a team changes them.
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+# Pod sizing per environment. The heap limit is 75 % of the memory limit so that V8 collects
+# garbage before the kernel kills the container.
+ENVIRONMENT_SIZING: dict[str, dict[str, Any]] = {
+    "dev": {"min_replicas": 2, "max_replicas": 3, "cpu_request": "50m", "cpu_limit": "500m",
+            "memory_request_mi": 192, "memory_limit_mi": 384, "log_level": "debug", "swagger": True},
+    "staging": {"min_replicas": 2, "max_replicas": 4, "cpu_request": "100m", "cpu_limit": "1",
+                "memory_request_mi": 256, "memory_limit_mi": 512, "log_level": "info", "swagger": True},
+    "prod": {"min_replicas": 3, "max_replicas": 10, "cpu_request": "250m", "cpu_limit": "2",
+             "memory_request_mi": 512, "memory_limit_mi": 1024, "log_level": "info", "swagger": False},
+}
+HEAP_SHARE = 0.75
+BASE_ENVIRONMENT = "staging"  # the base carries these numbers; every overlay states its own
+
+PLATFORM = {
+    "gateway_name": "public-gateway",
+    "gateway_namespace": "gateway-system",
+    "monitoring_namespace": "monitoring",
+    "otel_namespace": "observability",
+    "otel_service": "otel-collector",
+}
+INGRESS_CLASSES = {"aws": "alb", "gcp": "gce", "azure": "webapprouting.kubernetes.azure.com", "on-prem": "traefik"}
+MESH_NAMESPACES = {"istio": "istio-system", "linkerd": "linkerd"}
+# Host ports of the local observability stack (app ports are 3000 and up, so Grafana moves).
+LOCAL_OBSERVABILITY_PORTS = {"grafana": 3300, "prometheus": 9090, "jaeger": 16686, "otlp_http": 4318, "otlp_grpc": 4317}
+MONOLITH_DATA_SOURCE = "dist/platform/database/data-source.js"
+# The first release: package.json's version and the image tag the overlays start from.
+INITIAL_RELEASE = "0.1.0"
+
+
+def _decimal_text(value: float) -> str:
+    """A plain decimal (no exponent, no float noise) for PromQL and YAML: 0.0144, 0.2, 60."""
+    text = f"{round(value, 10):.10f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def data_source_path(answers: Mapping[str, Any], service: Service) -> str:
+    """The compiled TypeORM DataSource the migration Job and compose's migrate service run."""
+    if answers["architecture"] == "microservices":
+        return f"dist/apps/{service.app}/src/data-source.js"
+    return MONOLITH_DATA_SOURCE
+
+
+def public_paths(answers: Mapping[str, Any], service: Service) -> list[str]:
+    """Path prefixes the HTTPRoute or Ingress sends to a service. /metrics and /health stay internal.
+
+    A monolith exposes its API prefix and the GraphQL and Socket.IO endpoints; a microservice
+    exposes the REST prefix of its bounded context, since several services share one host.
+    """
+    styles = set(answers["api_styles"])
+    if answers["architecture"] == "microservices":
+        return [f"/api/v1/{service.app}"] if "rest" in styles else []
+    paths = []
+    if "rest" in styles:
+        paths.append("/api")
+    if "graphql" in styles:
+        paths.append("/graphql")
+    if "websocket" in styles:
+        paths.append("/socket.io")
+    return paths
+
+
+def environment_settings(answers: Mapping[str, Any], name: str) -> dict[str, Any]:
+    slug = answers["project_slug"]
+    sizing = ENVIRONMENT_SIZING[name]
+    domain = "example.com" if name == "prod" else f"{name}.example.com"
+    return {
+        "name": name,
+        "namespace": f"{slug}-{name}",
+        "hostname": f"{slug}.{domain}",
+        "cors_origins": f"https://app.{domain}",
+        **sizing,
+        "memory_request": f"{sizing['memory_request_mi']}Mi",
+        "memory_limit": f"{sizing['memory_limit_mi']}Mi",
+        "heap_mb": int(sizing["memory_limit_mi"] * HEAP_SHARE),
+        "node_options": f"--max-old-space-size={int(sizing['memory_limit_mi'] * HEAP_SHARE)}",
+    }
+
+
+def kubernetes_config(answers: Mapping[str, Any], service: Service, env: dict[str, Any]) -> dict[str, str]:
+    """The non-secret variables of one service's ConfigMap in one environment (production-shaped:
+    the .env.example values are for a laptop)."""
+    otel = f"http://{PLATFORM['otel_service']}.{PLATFORM['otel_namespace']}.svc.cluster.local:4318"
+    overrides = {
+        "NODE_ENV": "production",
+        "LOG_LEVEL": env["log_level"],
+        "CORS_ORIGINS": env["cors_origins"],
+        "SWAGGER_ENABLED": "true" if env["swagger"] else "false",
+        "OTEL_SERVICE_NAME": service.name,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": otel,
+    }
+    broker = answers["message_broker"]
+    if broker in CLUSTER_BROKER_URLS:
+        overrides["BROKER_URL"] = CLUSTER_BROKER_URLS[broker].format(
+            port=stack_manifest()["images"][BROKER_INFO[broker]["image"]]["port"])
+    config = {
+        var.name: overrides.get(var.name, var.example)
+        for var in derive_env_vars(answers, derive_services(answers, derive_modules(answers)))
+        if not var.secret
+    }
+    config["NODE_OPTIONS"] = env["node_options"]
+    config["OTEL_RESOURCE_ATTRIBUTES"] = f"deployment.environment.name={env['name']}"
+    return config
+
+
+# Placeholders for brokers whose address is not a secret; an overlay points them at the real cluster.
+CLUSTER_BROKER_URLS = {
+    "nats": "nats://nats.messaging.svc.cluster.local:{port}",
+    "kafka": "kafka.messaging.svc.cluster.local:{port}",
+}
+
+
+def compose_environment(answers: Mapping[str, Any], service: Service) -> dict[str, str]:
+    """What docker-compose sets on top of .env.example: the compose servers' host names instead of
+    localhost, and this service's own database."""
+    servers = {server.role: server for server in derive_servers(answers, [service])}
+    database = servers["database"]
+    scheme = "postgres" if answers["database"] == "postgresql" else "mysql"
+    env = {
+        "DATABASE_URL": f"{scheme}://{LOCAL_USER}:{LOCAL_PASSWORD}@{database.host}:{database.port}/{service.database}",
+        "OTEL_SERVICE_NAME": service.name,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{PLATFORM['otel_service']}:{LOCAL_OBSERVABILITY_PORTS['otlp_http']}",
+    }
+    if "redis" in servers:
+        env["REDIS_URL"] = f"redis://{servers['redis'].host}:{servers['redis'].port}"
+    broker = servers.get("broker")
+    if broker is not None and broker.key == "rabbitmq":
+        env["BROKER_URL"] = f"amqp://{LOCAL_USER}:{LOCAL_PASSWORD}@{broker.host}:{broker.port}"
+    elif broker is not None and broker.key == "nats":
+        env["BROKER_URL"] = f"nats://{broker.host}:{broker.port}"
+    elif broker is not None and broker.key == "kafka":
+        env["BROKER_URL"] = f"{broker.host}:{KAFKA_INTERNAL_PORT}"
+    return env
+
+
+# Kafka in compose listens twice: on 9092 advertised as localhost (the host's .env.example) and on
+# this port advertised as kafka (the app containers).
+KAFKA_INTERNAL_PORT = 19092
+
+
+def egress_ports(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Backing servers the pods connect to, for the NetworkPolicy egress rules."""
+    images = stack_manifest()["images"]
+    ports = [{"name": DATABASE_INFO[answers["database"]]["label"],
+              "port": images[DATABASE_INFO[answers["database"]]["image"]]["port"]}]
+    if answers["cache"] or answers["message_broker"] == "redis":
+        ports.append({"name": "Redis", "port": images["redis"]["port"]})
+    broker = answers["message_broker"]
+    if broker not in ("none", "redis"):
+        ports.append({"name": BROKER_INFO[broker]["label"], "port": images[BROKER_INFO[broker]["image"]]["port"]})
+    return ports
+
+
+def alert_thresholds(answers: Mapping[str, Any]) -> dict[str, str]:
+    """Multi-window burn-rate thresholds (Google SRE workbook, ch. 5) for the availability answer,
+    and the latency objective as the histogram bucket the alert reads."""
+    budget = (100.0 - float(answers["slo_availability"])) / 100.0
+    return {
+        "error_budget": _decimal_text(budget),
+        "fast_burn": _decimal_text(14.4 * budget),
+        "slow_burn": _decimal_text(6 * budget),
+        "latency_bucket": _decimal_text(int(answers["p95_latency_ms"]) / 1000),
+    }
+
+
+def derive_delivery(answers: Mapping[str, Any], services: list[Service]) -> dict[str, Any]:
+    registry = answers["container_registry"]
+    environments = [environment_settings(answers, name) for name in ENVIRONMENTS]
+    base = next(env for env in environments if env["name"] == BASE_ENVIRONMENT)
+    mesh = answers["service_mesh"]
+    entries = []
+    for service in services:
+        data_source = data_source_path(answers, service)
+        entries.append({
+            "name": service.name,
+            "app": service.app,
+            "image": f"{registry}/{service.name}",
+            "entrypoint": service.entrypoint,
+            "database": service.database,
+            "local_port": service.local_port,
+            "data_source": data_source,
+            "migrate_args": ["node_modules/typeorm/cli.js", "migration:run", "-d", data_source],
+            "config_name": f"{service.name}-config",
+            "secret_name": f"{service.name}-secrets",
+            "secret_keys": [var.name for var in derive_env_vars(answers, services) if var.secret],
+            "config": kubernetes_config(answers, service, base),
+            "env_config": {env["name"]: kubernetes_config(answers, service, env) for env in environments},
+            "paths": public_paths(answers, service),
+            "compose_environment": compose_environment(answers, service),
+        })
+    return {
+        "services": entries,
+        "environments": environments,
+        "base": base,
+        "platform": dict(PLATFORM),
+        "ingress_class": INGRESS_CLASSES[answers["cloud"]],
+        "mesh_namespace": MESH_NAMESPACES.get(mesh),
+        "egress": egress_ports(answers),
+        "exposed": any(entry["paths"] for entry in entries),
+        "alerts": alert_thresholds(answers),
+        "local_ports": dict(LOCAL_OBSERVABILITY_PORTS),
+        "kafka_internal_port": KAFKA_INTERNAL_PORT,
+        "build_arg": "APP" if answers["architecture"] == "microservices" else None,
+        "release_tag": INITIAL_RELEASE,
+    }
