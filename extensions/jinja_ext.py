@@ -8,6 +8,7 @@ module name unique to its path, so two template versions in one process never sh
 from __future__ import annotations
 
 import hashlib
+import os
 import sys
 from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
@@ -15,7 +16,7 @@ from types import ModuleType
 from typing import Any
 
 from copier_template_extensions import ContextHook
-from jinja2 import Environment
+from jinja2 import Environment, FileSystemBytecodeCache
 from jinja2.ext import Extension
 
 
@@ -36,13 +37,42 @@ def _load_derive() -> ModuleType:
 derive = _load_derive()
 
 
+class TemplateBytecodeCache(FileSystemBytecodeCache):
+    """Jinja's on-disk bytecode cache, keyed by template name instead of file path.
+
+    Copier clones the template into a new temporary directory on every run, so Jinja's default
+    key (which includes the path) never hits. Compiling is most of a render's cost; a hit still
+    requires the same source text (Jinja compares a checksum), the same Jinja version and the same
+    set of extensions, so a changed template or setup simply compiles again.
+    """
+
+    def __init__(self, directory: Path, environment: Environment) -> None:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        super().__init__(str(directory), "%s.cache")
+        self.environment = environment
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        extensions = "|".join(sorted(self.environment.extensions))  # complete once the environment is built
+        return hashlib.sha256(f"{extensions}|{name}".encode()).hexdigest()
+
+
+def bytecode_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nest-playbook-template" / "jinja"
+
+
 class PlaybookFilters(Extension):
-    """Registers the pure helpers of derive.py as Jinja filters and globals."""
+    """Registers the pure helpers of derive.py as Jinja filters and globals, and the bytecode cache."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters.update(derive.FILTERS)
         environment.globals.update(derive.GLOBALS)
+        if environment.bytecode_cache is None and not os.environ.get("NEST_PLAYBOOK_NO_BYTECODE_CACHE"):
+            try:
+                environment.bytecode_cache = TemplateBytecodeCache(bytecode_cache_dir(), environment)
+            except OSError:
+                pass  # a read-only home only costs speed
 
 
 class PlaybookContext(ContextHook):
