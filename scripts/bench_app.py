@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Performance of the generated app against a bare NestJS app (issue 4; a script, not a timed test).
+
+It renders the template with its default answers, installs and builds the app, starts PostgreSQL (and whatever
+else the defaults need) from tests/servers.py, runs the migrations and starts the app with `npm run start:prod`
+(NODE_ENV=production, LOG_LEVEL=info, as deployed). Beside it runs a bare NestJS app: the same node_modules (so
+the same NestJS version and HTTP adapter), one GET route returning JSON. autocannon (tests/node, 9.0.0) then
+drives, alternating in the same run, for --duration seconds with --connections connections each:
+
+    bare  GET /                         the baseline
+    app   GET /health/live              the full platform stack on a route without I/O
+    app   GET /api/v1/<context>/<id>    a database-backed read of one bounded context (token, DB query)
+
+Every response latency is recorded (autocannon's own summary has no p95), and the script prints req/s,
+p50/p95/p99 per target and the ratios generated/bare, and checks the issue's targets: the database-backed
+GET's p95 at most p95_latency_ms/10, and /health/live throughput at least 0.8 of the bare app's.
+
+    .venv/bin/python scripts/bench_app.py [--duration 15] [--connections 50] [--rounds 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO))
+
+from helpers import NODE_TOOLS, Renderer, run  # noqa: E402
+from node_runtime import npm_env  # noqa: E402
+from servers import Servers, kinds_for_answers  # noqa: E402
+from test_app_e2e import JWT_SECRET, free_port, http, jwt  # noqa: E402
+
+BARE_APP = r"""
+// A bare NestJS app: one GET route returning JSON, on the generated app's own node_modules.
+require('reflect-metadata');
+const { Controller, Get, Module } = require('@nestjs/common');
+const { NestFactory } = require('@nestjs/core');
+const adapterName = process.env.BENCH_ADAPTER;
+class AppController {
+  hello() {
+    return { status: 'ok' };
+  }
+}
+Get()(AppController.prototype, 'hello', Object.getOwnPropertyDescriptor(AppController.prototype, 'hello'));
+Controller()(AppController);
+class AppModule {}
+Module({ controllers: [AppController] })(AppModule);
+(async () => {
+  let adapter;
+  if (adapterName === 'fastify') {
+    const { FastifyAdapter } = require('@nestjs/platform-fastify');
+    adapter = new FastifyAdapter();
+  } else {
+    const { ExpressAdapter } = require('@nestjs/platform-express');
+    adapter = new ExpressAdapter();
+  }
+  const app = await NestFactory.create(AppModule, adapter, { logger: ['error'] });
+  app.enableShutdownHooks();
+  await app.listen(Number(process.env.PORT), '127.0.0.1');
+})();
+"""
+
+DRIVER = r"""
+// Runs autocannon and records every latency, so that p95 is exact.
+const autocannon = require('autocannon');
+const [url, connections, duration, token] = process.argv.slice(2);
+const latencies = [];
+const statuses = {};
+const instance = autocannon({
+  url, connections: Number(connections), duration: Number(duration),
+  headers: token ? { authorization: `Bearer ${token}` } : {},
+});
+instance.on('response', (_client, status, _bytes, responseTime) => {
+  latencies.push(responseTime);
+  statuses[status] = (statuses[status] || 0) + 1;
+});
+instance.on('done', (result) => {
+  latencies.sort((a, b) => a - b);
+  const at = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null;
+  process.stdout.write(JSON.stringify({
+    requests: latencies.length, rps: latencies.length / result.duration, errors: result.errors,
+    non2xx: result.non2xx, statuses, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: latencies.at(-1),
+  }));
+});
+"""
+
+
+def wait_live(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url}: the process exited with {process.returncode}")
+        try:
+            if http("GET", url, timeout=2).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit(f"{url} did not answer within {timeout} s")
+
+
+def drive(node: str, driver: Path, url: str, connections: int, duration: int, token: str = "") -> dict:
+    env = {**os.environ, "NODE_PATH": str(NODE_TOOLS)}
+    out = subprocess.run([node, str(driver), url, str(connections), str(duration), token], env=env,
+                         capture_output=True, text=True, timeout=duration + 120, check=True)
+    return json.loads(out.stdout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--duration", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=2, help="alternations of bare / live / database GET")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    if not (NODE_TOOLS / "autocannon").exists():
+        print("autocannon is missing: run `npm install` in tests/node (scripts/setup-test-env.sh)", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    renderer = Renderer(work)
+    project = renderer.render("defaults", {})
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    node_major = str(answers["node_version"])
+    env = {**os.environ, **npm_env(node_major)}
+    node = shutil.which("node", path=env["PATH"]) or "node"
+    for command in (["npm", "install"], ["npm", "run", "build"]):
+        result = run(command, cwd=project, env=env, timeout=1200)
+        if result.returncode != 0:
+            print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
+            return 1
+    (project / "bench-bare.cjs").write_text(BARE_APP, encoding="utf-8")
+    driver = work / "driver.cjs"
+    driver.write_text(DRIVER, encoding="utf-8")
+
+    servers = Servers(*kinds_for_answers(answers)).start()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        database_kind = "postgresql" if answers["database"] == "postgresql" else "mysql"
+        app_env = {
+            **env, "NODE_ENV": "production", "LOG_LEVEL": "info", "RATE_LIMIT_PER_MINUTE": "100000000",
+            "JWT_SECRET": JWT_SECRET, "JWT_ISSUER": "https://issuer.e2e", "JWT_AUDIENCE": "e2e",
+            "DATABASE_URL": servers[database_kind].create_database("bench"),
+        }
+        if "redis" in servers:
+            app_env["REDIS_URL"] = servers["redis"].url
+        for kind in ("rabbitmq", "nats"):
+            if kind in servers:
+                app_env["BROKER_URL"] = servers[kind].url
+        if answers["architecture"] == "microservices":
+            print("the default answers are expected to be a monolith or modular monolith", file=sys.stderr)
+            return 2
+        result = run(["npm", "run", "migration:run"], cwd=project, env=app_env)
+        if result.returncode != 0:
+            print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
+            return 1
+        app_port, bare_port = free_port(), free_port()
+        start = json.loads((project / "package.json").read_text())["scripts"]["start:prod"]
+        devnull = subprocess.DEVNULL
+        processes.append(subprocess.Popen(["sh", "-c", f"exec {start}"], cwd=project,
+                                          env={**app_env, "PORT": str(app_port)}, stdout=devnull, stderr=devnull))
+        processes.append(subprocess.Popen([node, "bench-bare.cjs"], cwd=project, stdout=devnull, stderr=devnull,
+                                          env={**env, "PORT": str(bare_port), "BENCH_ADAPTER": answers["http_adapter"],
+                                               "NODE_ENV": "production"}))
+        app, bare = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
+        wait_live(f"{app}/health/live", processes[0])
+        wait_live(f"{bare}/", processes[1])
+        context = answers["bounded_contexts"][0]
+        token = jwt("https://issuer.e2e", "e2e")
+        created = http("POST", f"{app}/api/v1/{context}", {"name": "benchmark"}, token)
+        assert created.status == 201, created.body
+        item = f"{app}/api/v1/{context}/{created.json()['id']}"
+
+        targets = {"bare GET /": (f"{bare}/", ""), "app GET /health/live": (f"{app}/health/live", ""),
+                   f"app GET /api/v1/{context}/:id": (item, token)}
+        results: dict[str, list[dict]] = {name: [] for name in targets}
+        drive(node, driver, f"{app}/health/live", 10, 3)  # warm-up
+        drive(node, driver, f"{bare}/", 10, 3)
+        for _ in range(args.rounds):
+            for name, (url, auth) in targets.items():
+                results[name].append(drive(node, driver, url, args.connections, args.duration, auth))
+
+        def mean(name: str, key: str) -> float:
+            return sum(r[key] for r in results[name]) / len(results[name])
+
+        cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name")), platform.processor())
+        print(f"\nMachine: {os.cpu_count()} CPU ({cpu}), {platform.system()} {platform.release()}; "
+              f"Node {subprocess.run([node, '--version'], capture_output=True, text=True).stdout.strip()}; "
+              f"{answers['http_adapter']}, {answers['database']}; autocannon {args.connections} connections, "
+              f"{args.duration} s x {args.rounds} rounds (alternating); load generator on the same machine.\n")
+        print(f"{'target':34} {'req/s':>9} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'non-2xx':>8}")
+        summary = {}
+        for name in targets:
+            row = {key: mean(name, key) for key in ("rps", "p50", "p95", "p99", "non2xx")}
+            summary[name] = row
+            print(f"{name:34} {row['rps']:9.0f} {row['p50']:7.1f} {row['p95']:7.1f} {row['p99']:7.1f} "
+                  f"{row['non2xx']:8.0f}")
+        bare_row, live_row = summary["bare GET /"], summary["app GET /health/live"]
+        db_row = summary[f"app GET /api/v1/{context}/:id"]
+        print(f"\nratios generated/bare: /health/live req/s {live_row['rps'] / bare_row['rps']:.2f}, "
+              f"p95 {live_row['p95'] / max(bare_row['p95'], 0.001):.2f}; database GET req/s "
+              f"{db_row['rps'] / bare_row['rps']:.2f}, p95 {db_row['p95'] / max(bare_row['p95'], 0.001):.2f}")
+        budget = answers["p95_latency_ms"] / 10
+        live_ok = live_row["rps"] >= 0.8 * bare_row["rps"]
+        db_ok = db_row["p95"] <= budget
+        print(f"target: database GET p95 {db_row['p95']:.1f} ms <= {budget:.1f} ms: {'met' if db_ok else 'NOT met'}")
+        print(f"target: /health/live req/s >= 0.8 x bare: {'met' if live_ok else 'NOT met'} "
+              f"({live_row['rps'] / bare_row['rps']:.2f})")
+        if args.json:
+            args.json.write_text(json.dumps({"summary": summary, "rounds": results}, indent=2), encoding="utf-8")
+        return 0
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+        servers.cleanup()
+        if not os.environ.get("KEEP_BENCH_DIR"):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,369 @@
+"""The generated NestJS app, end to end, against real servers (issue 4).
+
+For each render below: npm install (not `npm ci`: see DESIGN.md §6), lint, typecheck, build, unit tests with the
+coverage threshold, lint:arch where it applies (and a forbidden cross-module import must make it fail), the e2e
+tests, the migrations through the TypeORM CLI; then the built app(s) start with the production start command and
+are checked over HTTP: liveness, readiness (200, then 503 naming a stopped server), /metrics, 401/400/201, a
+create/get/list round trip checked with SQL, an integration event published by one module or service and
+consumed by another, and a clean exit on SIGTERM.
+
+Renders (the issue's list): (1) monolith, PostgreSQL, Express, Node 22; (2) modular monolith, MySQL (MariaDB),
+Fastify, Redis cache, RabbitMQ, CQRS, Node 24; (3) microservices x3, PostgreSQL, Fastify, NATS, Node 24;
+(4) microservices with Kafka: no Kafka server runs here, so the app starts without its broker, readiness must
+name `broker` as down, and the broker round trip is not checked.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import Renderer, run
+from node_runtime import npm_env
+from servers import Servers, kinds_for_answers, start_or_skip
+
+pytestmark = pytest.mark.slow
+
+JWT_SECRET = "e2e-harness-secret-0123456789-abcdefghijkl"
+BASE_ANSWERS: dict[str, Any] = {"ci": "none", "include_app": True}
+
+
+@dataclass
+class Render:
+    id: str
+    answers: dict[str, Any]
+    broker_round_trip: bool = True
+    # Which server to stop for the 503 check, and the readiness key that must then be down.
+    stop: tuple[str, str] = ("postgresql", "database")
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+RENDERS = [
+    Render("app-monolith-pg-express", {
+        "architecture": "monolith", "database": "postgresql", "http_adapter": "express", "cache": False,
+        "message_broker": "none", "cqrs": False, "node_version": "22", "bounded_contexts": ["orders", "payments"],
+    }, broker_round_trip=False),
+    Render("app-modular-mysql-fastify-rabbitmq", {
+        "architecture": "modular-monolith", "database": "mysql", "http_adapter": "fastify", "cache": True,
+        "message_broker": "rabbitmq", "cqrs": True, "node_version": "24",
+        "bounded_contexts": ["orders", "payments", "shipping"],
+    }, stop=("redis", "redis")),
+    Render("app-microservices-pg-fastify-nats", {
+        "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
+        "message_broker": "nats", "cqrs": False, "node_version": "24",
+        "bounded_contexts": ["catalog", "orders", "payments"],
+    }, stop=("nats", "broker")),
+    Render("app-microservices-kafka", {
+        "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
+        "message_broker": "kafka", "cqrs": False, "node_version": "24",
+        "bounded_contexts": ["orders", "billing"],
+    }, broker_round_trip=False, stop=("", "broker")),
+]
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt(issuer: str, audience: str, roles: list[str] | None = None) -> str:
+    """An HS256 token as the generated app's `auth: jwt` expects it."""
+    header = b64url(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    now = int(time.time())
+    claims = {"sub": "e2e", "iss": issuer, "aud": audience, "iat": now, "exp": now + 600, "roles": roles or []}
+    body = b64url(json.dumps(claims).encode())
+    signature = hmac.new(JWT_SECRET.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
+    return f"{header}.{body}.{b64url(signature)}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Response:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def http(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 10) -> Response:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method=method)
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return Response(response.status, {k.lower(): v for k, v in response.headers.items()}, response.read())
+    except urllib.error.HTTPError as error:
+        return Response(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
+
+
+def eventually(probe, timeout: float = 20.0, interval: float = 0.25) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+            if last:
+                return last
+        except (OSError, urllib.error.URLError) as error:
+            last = error
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s (last: {last!r})")
+
+
+def step(name: str, result: subprocess.CompletedProcess[str], timings: dict[str, float], began: float) -> None:
+    timings[name] = round(time.monotonic() - began, 1)
+    assert result.returncode == 0, (
+        f"`npm run {name}` failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-4000:]}")
+
+
+def npm(project: Path, env: dict[str, str], *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return run(["npm", *args], cwd=project, env=env, timeout=timeout)
+
+
+def table_ref(render: Render, module: str) -> str:
+    """The SQL name of a module's table (schema-qualified for the modular monolith on PostgreSQL)."""
+    table = module.replace("-", "_")
+    if render.answers["database"] == "postgresql":
+        if render.answers["architecture"] == "modular-monolith":
+            return f'"{table}"."{table}"'
+        return f'"{table}"'
+    return f"`{table}`"
+
+
+class App:
+    """One built service started with its production start command (`npm run start:prod`'s command)."""
+
+    def __init__(self, project: Path, env: dict[str, str], service: str | None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = project / f"app-{service or 'main'}.log"
+        scripts = json.loads((project / "package.json").read_text(encoding="utf-8"))["scripts"]
+        command = scripts["start:prod"]
+        full_env = {**os.environ, **env, "PORT": str(self.port)}
+        if service:
+            full_env["SERVICE"] = service
+        self.handle = self.log.open("wb")
+        # `exec` so that SIGTERM reaches node itself, as in the container (CMD ["dist/main.js"]).
+        self.process = subprocess.Popen(["sh", "-c", f"exec {command}"], cwd=project, env=full_env,
+                                        stdout=self.handle, stderr=subprocess.STDOUT)
+
+    def wait_live(self, timeout: float = 60) -> None:
+        def live() -> bool:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the app exited with {self.process.returncode}:\n{self.tail()}")
+            return http("GET", f"{self.url}/health/live", timeout=2).status == 200
+        eventually(live, timeout)
+
+    def tail(self, size: int = 4000) -> str:
+        if not self.handle.closed:
+            self.handle.flush()
+        return self.log.read_text(encoding="utf-8", errors="replace")[-size:]
+
+    def terminate(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+                return -9
+        self.handle.close()
+        return self.process.returncode
+
+
+# ------------------------------------------------------------------------------------------------ the test
+
+
+@pytest.mark.parametrize("render", RENDERS, ids=[r.id for r in RENDERS])
+def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> None:
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    answers = {**BASE_ANSWERS, **render.answers}
+    project = renderer.render(render.id, answers)
+    env = npm_env(str(answers["node_version"]))
+    microservices = answers["architecture"] == "microservices"
+    contexts: list[str] = answers["bounded_contexts"]
+
+    began = time.monotonic()
+    step("install", npm(project, env, "install", "--no-audit", "--no-fund"), timings, began)
+    for name in ("lint", "typecheck", "build", "test:cov"):
+        began = time.monotonic()
+        step(name, npm(project, env, "run", name), timings, began)
+    assert f'"lines": {answers.get("coverage_threshold", 80)}' in (project / "jest.config.json").read_text()
+
+    if answers["architecture"] == "modular-monolith":
+        began = time.monotonic()
+        step("lint:arch", npm(project, env, "run", "lint:arch"), timings, began)
+        # A forbidden import: one module reaching into another module's internals.
+        intruder = project / "src" / "modules" / contexts[1] / "intruder.ts"
+        intruder.write_text(
+            f"import {{ {contexts[0].title()}Repository }} from "
+            f"'../{contexts[0]}/infrastructure/{contexts[0][:-1]}.repository';\n"
+            f"export const leak = {contexts[0].title()}Repository;\n", encoding="utf-8")
+        try:
+            forbidden = npm(project, env, "run", "lint:arch")
+        finally:
+            intruder.unlink()
+        assert forbidden.returncode != 0, "lint:arch accepted an import of another module's internals"
+        assert "module-internals" in forbidden.stdout + forbidden.stderr
+
+    kinds = [k for k in kinds_for_answers(answers) if k != "kafka"]
+    servers = start_or_skip(Servers(*kinds))
+    try:
+        db_kind = "postgresql" if answers["database"] == "postgresql" else "mysql"
+        database = servers[db_kind]
+        app_env = {
+            "NODE_ENV": "production", "LOG_LEVEL": "warn", "RATE_LIMIT_PER_MINUTE": "100000",
+            "CORS_ORIGINS": "http://localhost:5173", "JWT_SECRET": JWT_SECRET,
+            "JWT_ISSUER": "https://issuer.e2e", "JWT_AUDIENCE": "e2e",
+            "OTEL_SERVICE_NAME": "e2e",
+        }
+        if "redis" in servers:
+            app_env["REDIS_URL"] = servers["redis"].url
+        broker = answers["message_broker"]
+        if broker in ("rabbitmq", "nats"):
+            app_env["BROKER_URL"] = servers[broker].url
+        elif broker == "kafka":
+            app_env["BROKER_URL"] = f"127.0.0.1:{free_port()}"  # nothing listens: the broker is down
+        services = contexts if microservices else [None]
+        databases = {svc: database.create_database(f"e2e_{(svc or 'app').replace('-', '_')}") for svc in services}
+
+        # The e2e tests of the generated project, against the same servers.
+        began = time.monotonic()
+        e2e_env = {**env, **app_env, "NODE_ENV": "test"}
+        if microservices:
+            for svc in services:
+                result = npm(project, {**e2e_env, "DATABASE_URL": databases[svc]}, "run", "test:e2e", "--",
+                             f"test/{svc}.e2e-spec.ts", *([] if broker != "kafka" else ["-t", "^(?!.*(consumes|readiness))"]))
+                step("test:e2e", result, timings, began)
+        else:
+            step("test:e2e", npm(project, {**e2e_env, "DATABASE_URL": databases[None]}, "run", "test:e2e"),
+                 timings, began)
+
+        # Migrations through the TypeORM CLI (on fresh databases), then the production start.
+        apps: dict[str | None, App] = {}
+        for svc in services:
+            fresh = database.create_database(f"prod_{(svc or 'app').replace('-', '_')}")
+            databases[svc] = fresh
+            svc_env = {**env, **app_env, "DATABASE_URL": fresh, **({"SERVICE": svc} if svc else {})}
+            step("migration:run", npm(project, svc_env, "run", "migration:run"), timings, time.monotonic())
+        for svc in services:
+            apps[svc] = App(project, {**env, **app_env, "DATABASE_URL": databases[svc]}, svc)
+        try:
+            began = time.monotonic()
+            for app in apps.values():
+                app.wait_live()
+            timings["start"] = round(time.monotonic() - began, 1)
+            check_http(render, apps, databases, database, contexts, microservices)
+            if render.broker_round_trip:
+                check_round_trip(apps, database, databases, contexts, microservices)
+            check_readiness_names_stopped_server(render, apps, servers)
+        finally:
+            codes = {svc: app.terminate() for svc, app in apps.items()}
+        # Nest's shutdown hooks close the server and connections, then re-raise the signal: -SIGTERM.
+        assert all(code in (0, -signal.SIGTERM) for code in codes.values()), (
+            f"SIGTERM did not end the app cleanly: {codes}\n"
+            + "\n".join(app.tail(1500) for app in apps.values()))
+    finally:
+        servers.cleanup()
+    timings["total"] = round(time.monotonic() - started, 1)
+    print(f"\n{render.id} timings (s): {json.dumps(timings)}")
+    report = Path(tempfile.gettempdir()) / "app-e2e-timings"
+    report.mkdir(exist_ok=True)
+    (report / f"{render.id}.json").write_text(json.dumps(timings), encoding="utf-8")
+
+
+def check_http(render: Render, apps: dict[str | None, App], databases: dict[str | None, str], database: Any,
+               contexts: list[str], microservices: bool) -> None:
+    token = jwt("https://issuer.e2e", "e2e")
+    for index, context in enumerate(contexts):
+        app = apps[context if microservices else None]
+        api = f"{app.url}/api/v1/{context}"
+        ready = http("GET", f"{app.url}/health/ready")
+        if render.id.endswith("kafka"):
+            assert ready.status == 503 and "broker" in ready.json()["error"], ready.body
+        else:
+            assert ready.status == 200, ready.body
+        assert http("GET", api).status == 401
+        unauthorised = http("POST", api, {"name": "x"})
+        assert unauthorised.status == 401
+        assert unauthorised.headers["content-type"].startswith("application/problem+json")
+        invalid = http("POST", api, {"name": 12, "extra": True}, token)
+        assert invalid.status == 400, invalid.body
+        assert invalid.headers["content-type"].startswith("application/problem+json")
+        problem = invalid.json()
+        assert problem["status"] == 400 and problem["title"] == "Bad Request" and "stack" not in invalid.body.decode()
+        created = http("POST", api, {"name": f"{context} e2e"}, token)
+        assert created.status == 201, created.body
+        item = created.json()
+        fetched = http("GET", f"{api}/{item['id']}", token=token)
+        assert fetched.status == 200 and fetched.json()["name"] == f"{context} e2e"
+        listed = http("GET", f"{api}?page=1&limit=50", token=token)
+        assert listed.status == 200 and item["id"] in [row["id"] for row in listed.json()["items"]]
+        db_name = databases[context if microservices else None].rsplit("/", 1)[1]
+        rows = database.query(f"SELECT name FROM {table_ref(render, context)} WHERE id = '{item['id']}'", db_name)
+        assert rows == [[f"{context} e2e"]], rows
+        metrics = http("GET", f"{app.url}/metrics")
+        assert metrics.status == 200
+        text = metrics.body.decode()
+        assert "http_request_duration_seconds_bucket" in text
+        assert f'route="/api/v1/{context}"' in text and 'status_code="201"' in text
+
+
+def check_round_trip(apps: dict[str | None, App], database: Any, databases: dict[str | None, str],
+                     contexts: list[str], microservices: bool) -> None:
+    """The create above published `<context>.created`; the next context consumed it into its inbox."""
+    for index, producer in enumerate(contexts):
+        consumer = contexts[(index + 1) % len(contexts)]
+        db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
+
+        def consumed() -> list[list[str]]:
+            return database.query(
+                f"SELECT consumer FROM integration_inbox WHERE type = '{producer}.created'", db_name)
+        rows = eventually(consumed, 30)
+        assert [consumer] in rows, rows
+
+
+def check_readiness_names_stopped_server(render: Render, apps: dict[str | None, App], servers: Servers) -> None:
+    kind, key = render.stop
+    app = next(iter(apps.values()))
+    if not kind:
+        return  # the Kafka render: the broker was never up, checked in check_http
+    servers[kind].stop()
+    try:
+        def down() -> Response | None:
+            response = http("GET", f"{app.url}/health/ready", timeout=15)
+            return response if response.status == 503 else None
+        response = eventually(down, 30)
+        assert key in response.json()["error"], response.body
+        assert http("GET", f"{app.url}/health/live").status == 200
+    finally:
+        servers[kind].start()
