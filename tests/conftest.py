@@ -10,8 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import Renderer  # noqa: E402
-from matrix import Combination, all_combinations  # noqa: E402
+from helpers import Renderer
+from matrix import Combination, all_combinations
 
 COMBINATIONS = all_combinations()
 

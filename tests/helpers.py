@@ -6,8 +6,9 @@ import json
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import yaml
@@ -45,6 +46,17 @@ def tool(name: str) -> str:
     if found:
         return found
     message = f"{name} is not installed; run scripts/setup-test-env.sh"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def require_node_package(name: str) -> Path:
+    """The installed directory of an npm package in tests/node (skip locally, fail under CI=true)."""
+    path = NODE_TOOLS / name
+    if path.is_dir():
+        return path
+    message = f"npm package {name} is not installed; run scripts/setup-test-env.sh"
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)

@@ -58,8 +58,20 @@ def variation_combinations() -> list[Combination]:
     return combos
 
 
+def org_combinations() -> list[Combination]:
+    """The services of examples/org/, with the answers scripts/bootstrap_org.py gives them (org + service)."""
+    import sys
+    from importlib.util import module_from_spec, spec_from_file_location
+
+    spec = spec_from_file_location("_bootstrap_org", EXAMPLES.parent / "scripts" / "bootstrap_org.py")
+    assert spec is not None and spec.loader is not None
+    bootstrap = sys.modules.setdefault(spec.name, module_from_spec(spec))
+    spec.loader.exec_module(bootstrap)
+    return [Combination(f"org-{name}", answers) for name, answers in bootstrap.service_answers([EXAMPLES / "org"])]
+
+
 def all_combinations() -> list[Combination]:
-    return example_combinations() + variation_combinations()
+    return example_combinations() + org_combinations() + variation_combinations()
 
 
 def covered_values() -> dict[str, set[Any]]:

@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""Benchmark: `copier update` of a generated service against `copier copy` of the same answers.
+
+A throw-away git repository of this template gets two release tags: OLD (today's tree with one
+sentence of the architecture document worded differently) and NEW (today's tree). Each round copies
+a service at OLD and commits it (not timed), then times `copier update --trust --defaults
+--skip-answered` to NEW, and times `copier copy --trust --defaults --vcs-ref NEW` of the same answers;
+the two timings alternate within one run, so machine load affects both alike. Prints the medians,
+the ratio and the goal (at most 2.5x).
+
+    .venv/bin/python scripts/bench_update.py [--runs 7] [--write-readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PARTS = ("copier.yml", "extensions", "template", "includes", "migrations")
+DOC = "template/docs/architecture/DOC006-BackendArchitecture.md.jinja"
+OLD, NEW = "0.9.0", "1.0.0"
+GOAL = 2.5
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args],
+                   cwd=cwd, check=True, capture_output=True)
+
+
+def commit_all(repo: Path, message: str) -> None:
+    git(repo, "add", "-A", "--force")  # --force: template/.gitignore would hide .env.example.jinja
+    git(repo, "commit", "-q", "--no-gpg-sign", "-m", message)
+
+
+def template_repo(base: Path, compile_cache: bool = True) -> Path:
+    """Today's template tagged NEW, and a sibling commit tagged OLD whose document differs by a line."""
+    repo = base / "template"
+    repo.mkdir()
+    for part in PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, repo / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        elif source.exists():
+            shutil.copy2(source, repo / part)
+    if not compile_cache:  # measure what extensions/compile_cache.py saves
+        config = repo / "copier.yml"
+        lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
+        config.write_text("".join(line for line in lines if "compile_cache.py" not in line), encoding="utf-8")
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "new")
+    git(repo, "tag", NEW)
+    git(repo, "checkout", "-q", "-b", "older")
+    doc = repo / DOC
+    doc.write_text(doc.read_text(encoding="utf-8") + "\nA sentence of the older release.\n", encoding="utf-8")
+    commit_all(repo, "old")
+    git(repo, "tag", OLD)
+    git(repo, "checkout", "-q", "main")
+    return repo
+
+
+def copier(copier_bin: str, *args: str, cwd: Path) -> float:
+    start = time.perf_counter()
+    result = subprocess.run([copier_bin, *args], cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"copier {args[0]} failed:\n{result.stderr[-3000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--write-readme", action="store_true", help="put the figures into README.md")
+    parser.add_argument("--without-compile-cache", action="store_true",
+                        help="leave extensions/compile_cache.py out of the template, for comparison")
+    args = parser.parse_args()
+    copier_bin = str(REPO / ".venv" / "bin" / "copier")
+    os.environ.setdefault("SOURCE_DATE_EPOCH", "1767225600")
+    times: dict[str, list[float]] = {"update": [], "copy": []}
+    with tempfile.TemporaryDirectory(prefix="bench-update-") as tmp:
+        base = Path(tmp)
+        repo = template_repo(base, compile_cache=not args.without_compile_cache)
+        copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", NEW, str(repo),
+               str(base / "warm"), cwd=base)  # warm the OS caches once
+        for index in range(args.runs):
+            project = base / f"service-{index}"
+            copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", OLD, str(repo),
+                   str(project), cwd=base)
+            git(project, "init", "-q", "-b", "main")
+            commit_all(project, "generate")
+            times["update"].append(copier(copier_bin, "update", "--trust", "--defaults", "--skip-answered",
+                                          "--quiet", cwd=project))
+            fresh = base / f"fresh-{index}"
+            times["copy"].append(copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", NEW,
+                                        str(repo), str(fresh), cwd=base))
+            shutil.rmtree(fresh)
+        files_out = sum(1 for p in (base / "warm").rglob("*") if p.is_file())
+    update, copy = statistics.median(times["update"]), statistics.median(times["copy"])
+    ratio = update / copy
+    lines = [
+        f"copier update ({OLD} to {NEW}) against copier copy of the same answers, {args.runs} alternating runs "
+        f"each, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, {files_out} files per service"
+        f"{', without the compile cache' if args.without_compile_cache else ''}:",
+        "",
+        "| operation | median | min | max |",
+        "| --- | --- | --- | --- |",
+        f"| `copier update --defaults --skip-answered` | {update:.2f} s | {min(times['update']):.2f} s | "
+        f"{max(times['update']):.2f} s |",
+        f"| `copier copy --defaults` | {copy:.2f} s | {min(times['copy']):.2f} s | {max(times['copy']):.2f} s |",
+        "",
+        f"Ratio: {ratio:.2f}x (goal: at most {GOAL}x) — {'met' if ratio <= GOAL else 'NOT met'}. "
+        f"Ratio of the fastest runs (least disturbed by other load): "
+        f"{min(times['update']) / min(times['copy']):.2f}x.",
+    ]
+    report = "\n".join(lines)
+    print(report)
+    if args.write_readme:
+        readme = REPO / "README.md"
+        text = readme.read_text(encoding="utf-8")
+        if "<!-- bench-update:start -->" not in text:
+            raise SystemExit("README.md has no <!-- bench-update:start --> marker")
+        text = re.sub(r"(<!-- bench-update:start -->\n).*?(\n<!-- bench-update:end -->)",
+                      lambda m: m.group(1) + report + m.group(2), text, flags=re.S)
+        readme.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
