@@ -733,7 +733,7 @@ def derive_servers(answers: Mapping[str, Any], services: list[Service]) -> list[
         servers.append(Server(
             "postgresql", "database", "postgres", image("postgresql"), images["postgresql"]["port"],
             {"POSTGRES_USER": LOCAL_USER, "POSTGRES_PASSWORD": LOCAL_PASSWORD, "POSTGRES_DB": db_name},
-            f"pg_isready -h 127.0.0.1 -U {LOCAL_USER} -d {db_name}",
+            f"pg_isready -h 127.0.0.1 -U {LOCAL_USER}",  # the server's state; any database name will do
         ))
     else:
         servers.append(Server(
