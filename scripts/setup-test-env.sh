@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -r requirements-dev.txt
+# This machine's pip config lists extra local indexes that may be absent; drop only those warnings.
+quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }; }
+quiet_pip --upgrade pip
+quiet_pip -r requirements-dev.txt
 
 (cd tests/node && npm install --no-audit --no-fund --loglevel=error)
 
