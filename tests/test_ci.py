@@ -591,6 +591,28 @@ def test_gitlab_pipeline(gitlab_rendered: Path) -> None:
     assert sign["needs"] == ["image:publish", "image:publish-scan"]
 
 
+SCHEDULE_NEVER = {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
+TEMPLATE_UPDATE_NEVER = {"if": '$CI_PIPELINE_SOURCE == "schedule" && $TEMPLATE_UPDATE == "true"', "when": "never"}
+
+
+def test_gitlab_schedules_never_publish(gitlab_rendered: Path) -> None:
+    """A scheduled pipeline runs on the default branch, where the publish rules would otherwise match:
+    every job that pushes or signs refuses schedules first, and the checks stay out of the
+    template-update schedule (its merge request runs them)."""
+    pipeline = gitlab_pipeline(gitlab_rendered)
+    jobs = {k: resolve_gitlab_job(pipeline, v) for k, v in pipeline.items()
+            if isinstance(v, dict) and not k.startswith(".") and ("script" in v or "extends" in v)}
+    publish = pipeline[".publish"]["rules"]
+    pushing = {k for k, v in pipeline.items() if isinstance(v, dict) and ".publish" in v.get("extends", [])}
+    assert publish[0] == SCHEDULE_NEVER and {"image:publish", "image:publish-scan", "image:sign"} <= pushing
+    for job_id in pushing:
+        assert jobs[job_id]["rules"][0] == SCHEDULE_NEVER, job_id
+    checks = [k for k, job in jobs.items() if job.get("rules", [{}])[-1] == {"when": "on_success"}]
+    assert checks
+    for job_id in checks:
+        assert TEMPLATE_UPDATE_NEVER in jobs[job_id]["rules"][:-1], job_id
+
+
 def resolve_gitlab_job(pipeline: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
     """A job with its `extends` merged in (hidden jobs, in order, then the job itself)."""
     merged: dict[str, Any] = {}
