@@ -125,6 +125,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="alternations of bare / live / database GET")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--cpu-prof", type=Path, metavar="DIR",
+                        help="run the generated app under `node --cpu-prof` and print where its CPU time goes")
     args = parser.parse_args()
 
     if not (NODE_TOOLS / "autocannon").exists():
@@ -170,8 +172,12 @@ def main() -> int:
         app_port, bare_port = free_port(), free_port()
         start = json.loads((project / "package.json").read_text())["scripts"]["start:prod"]
         devnull = subprocess.DEVNULL
-        processes.append(subprocess.Popen(["sh", "-c", f"exec {start}"], cwd=project,
-                                          env={**app_env, "PORT": str(app_port)}, stdout=devnull, stderr=devnull))
+        profile_env = {}
+        if args.cpu_prof:
+            args.cpu_prof.mkdir(parents=True, exist_ok=True)
+            profile_env["NODE_OPTIONS"] = f"--cpu-prof --cpu-prof-dir={args.cpu_prof.resolve()}"
+        processes.append(subprocess.Popen(["sh", "-c", f"exec {start}"], cwd=project, stdout=devnull, stderr=devnull,
+                                          env={**app_env, **profile_env, "PORT": str(app_port)}))
         processes.append(subprocess.Popen([node, "bench-bare.cjs"], cwd=project, stdout=devnull, stderr=devnull,
                                           env={**env, "PORT": str(bare_port), "BENCH_ADAPTER": answers["http_adapter"],
                                                "NODE_ENV": "production"}))

@@ -136,3 +136,24 @@ def test_free_text_reaches_the_outputs_intact(renderer: Any, name: str) -> None:
     assert mkdocs["site_name"] == combo.answers["project_name"]
     package = json.loads((out / "package.json").read_text(encoding="utf-8"))
     assert package["description"] == combo.answers["description"]
+
+
+def test_readme_documents_every_npm_script(rendered: Path) -> None:
+    """The generated README tells how to run each npm script against docker compose: one row per
+    script of package.json, and the compose command names exactly the backing servers compose has."""
+    readme = (rendered / "README.md").read_text(encoding="utf-8")
+    package = rendered / "package.json"
+    rows = re.findall(r"^\| `npm run ([\w:-]+)` \| (.+?) \| (.+?) \|$", readme, flags=re.MULTILINE)
+    if not package.is_file():
+        assert rows == [] and "## npm scripts" not in readme
+        return
+    scripts = json.loads(package.read_text(encoding="utf-8"))["scripts"]
+    names = [name for name, _, _ in rows]
+    assert len(names) == len(set(names)) and set(names) == set(scripts), "README rows and package.json scripts differ"
+    assert all(purpose.strip() and needs.strip() for _, purpose, needs in rows)
+    compose = load_yaml(rendered / "docker-compose.yml")["services"]
+    started = re.search(r"^docker compose up -d --wait (.+)$", readme, flags=re.MULTILINE)
+    assert started, "the README starts the backing servers with docker compose"
+    backing = started.group(1).split()
+    assert backing and all(name in compose for name in backing), (backing, sorted(compose))
+    assert all("build" not in compose[name] for name in backing), "only servers, not the app, for npm scripts"
