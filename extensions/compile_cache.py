@@ -1,34 +1,67 @@
-"""One compile per template source in a copier process, shared by every Jinja environment.
+"""One compile per template source, shared by every Jinja environment of a process and, for the
+strings copier renders, by every later process of the same setup.
 
 `copier update` renders the template three times in one process: the old release into a scratch
 directory, the new release over the repository, and the new release into a second scratch
 directory. Each render has its own Jinja environment (and its own clone of the template), so every
 file template, include and path name was compiled three times, and compiling is most of a render's
 cost. This extension makes an environment reuse the code objects other environments of the same
-process compiled from the same source text: Jinja's bytecode caches do the same across processes.
+process compiled from the same source text.
 
-A code object is reused only when the template name, the source text and every environment
-setting that changes the generated code (delimiters, whitespace handling, autoescape, finalize,
-sandboxing, and the extensions that parse) are the same; otherwise it compiles as usual. Only
-parsing extensions known to have no side effects beyond `preprocess` take part (Jinja's own and
-copier's `yield`); with any other, the environment compiles as usual. A reused compile still runs
-the extensions' `preprocess`, which copier's `yield` tag relies on to reset its state. Nothing is
-written to disk and nothing outlives the process.
+Besides the template files (Jinja's bytecode cache, `jinja_ext.TemplateBytecodeCache`, keeps those
+across processes), copier compiles about 350 strings of its own per render with `from_string`:
+every part of every path name, the answers-file name and the questions' defaults, help texts and
+validators. Those compiles are kept on disk too (`CodeStore`, under
+~/.cache/nest-playbook-template/strings), marshalled like Python's .pyc files. Setting
+NEST_PLAYBOOK_NO_BYTECODE_CACHE turns both on-disk caches off; the in-process sharing stays.
+
+A code object is reused only when the template name, the source text and everything else that
+changes the generated code are the same (`fingerprint`): the environment settings (delimiters,
+whitespace handling, autoescape, finalize, sandboxing, the extensions that parse), the filters and
+tests (how a call passes the context, and which filter runs: Jinja's optimizer calls a filter on
+constant arguments at compile time and bakes in the result, so `{{ 'checkout' | action_ref }}`
+compiles to the pinned string from extensions/data/stack.yml), the content of this template's
+extensions directory (code and data of those filters) and the versions of the libraries the other
+filters come from; on disk also the Python and Jinja versions. Only parsing extensions known to
+have no side effects beyond `preprocess` take part (Jinja's own and copier's `yield`); with any
+other, the environment compiles as usual. A reused compile still runs the extensions'
+`preprocess`, which copier's `yield` tag relies on to reset its state.
+
+The on-disk store is safe to share: a file is written under a temporary name and renamed into
+place (concurrent writers of one key write the same bytes; the last rename wins), and a file that
+does not carry its own key and a matching checksum, or does not unmarshal to a code object, is
+compiled again and rewritten.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import marshal
+import os
 import sys
+import tempfile
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from importlib.util import MAGIC_NUMBER
+from pathlib import Path
 from typing import Any
 
+import jinja2
 from jinja2 import Environment
 from jinja2.ext import Extension
 
 STORE_MODULE = "_nest_playbook_shared_compile_cache"
 # Parsing extensions whose only side effect is in `preprocess` (replayed on a reuse).
 KNOWN_PARSERS = ("jinja2.ext.", "copier._jinja_ext.YieldExtension", "copier.jinja_ext.YieldExtension")
+NO_DISK_CACHE_VARIABLE = "NEST_PLAYBOOK_NO_BYTECODE_CACHE"
+# Set on the environment by jinja_ext.PlaybookFilters: a digest of the extensions directory.
+EXTENSIONS_DIGEST_ATTRIBUTE = "nest_playbook_extensions_digest"
+# jinja_ext.py loads derive.py under this prefix plus a hash of its path; the digest stands for it.
+OWN_MODULE_PREFIX = "_nest_playbook_"
+# Bump when the file layout or the key changes.
+FORMAT = b"nest-playbook-code/1\n"
 
 
 def shared_store() -> dict[tuple[Any, ...], Any]:
@@ -43,6 +76,73 @@ def shared_store() -> dict[tuple[Any, ...], Any]:
     return codes
 
 
+# --------------------------------------------------------------------------- on disk
+
+
+def cache_root() -> Path:
+    """~/.cache/nest-playbook-template (or under $XDG_CACHE_HOME)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "nest-playbook-template"
+
+
+def disk_cache_enabled() -> bool:
+    return not os.environ.get(NO_DISK_CACHE_VARIABLE)
+
+
+def _checksum(payload: bytes | memoryview) -> bytes:
+    return hashlib.blake2b(payload, digest_size=16).digest()
+
+
+class CodeStore:
+    """Code objects on disk, one file per key: a header naming the format, the Python bytecode
+    version and the key, a checksum of the payload, and the marshalled code object."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.prefix = FORMAT + MAGIC_NUMBER
+
+    def path(self, key: str) -> Path:
+        return self.directory / f"{key}.code"
+
+    def load(self, key: str) -> types.CodeType | None:
+        """The stored code object, or None when it is missing, from another format or damaged."""
+        try:
+            data = self.path(key).read_bytes()
+        except OSError:
+            return None
+        header = self.prefix + key.encode() + b"\n"
+        start = len(header) + 16
+        if not data.startswith(header) or len(data) <= start:
+            return None
+        payload = memoryview(data)[start:]
+        if _checksum(payload) != data[len(header):start]:
+            return None
+        try:
+            code = marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return None
+        return code if isinstance(code, types.CodeType) else None
+
+    def save(self, key: str, code: types.CodeType) -> None:
+        """Write atomically (temporary file, then rename); any failure only costs speed."""
+        try:
+            payload = marshal.dumps(code)
+            self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{key[:16]}.", suffix=".tmp")
+        except (OSError, ValueError):
+            return
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(self.prefix + key.encode() + b"\n" + _checksum(payload) + payload)
+            os.replace(temporary, self.path(key))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+
+
+# --------------------------------------------------------------------------- what shapes the code
+
+
 def _parses(extension: Extension) -> bool:
     """Whether an extension takes part in parsing (tags, preprocess, token filters)."""
     cls = type(extension)
@@ -51,8 +151,54 @@ def _parses(extension: Extension) -> bool:
     )
 
 
+def _origin(function: Any) -> tuple[str, str]:
+    """Module and qualified name of a filter or test (through functools.partial)."""
+    target = function
+    while isinstance(target, functools.partial):
+        target = target.func
+    module = getattr(target, "__module__", None) or type(target).__module__
+    qualname = getattr(target, "__qualname__", None) or type(target).__qualname__
+    if module.startswith(OWN_MODULE_PREFIX):  # unique per clone path; the extensions digest covers it
+        module = OWN_MODULE_PREFIX
+    return module, qualname
+
+
+def _pass_arg(function: Any) -> str | None:
+    """How Jinja passes the context to a filter or test (what `_PassArg.from_obj` reads)."""
+    kind = getattr(function, "jinja_pass_arg", None)
+    return None if kind is None else str(getattr(kind, "name", kind))
+
+
+def _callables(table: Mapping[str, Any]) -> tuple[tuple[str, tuple[str, str], str | None], ...]:
+    return tuple(sorted((name, _origin(function), _pass_arg(function)) for name, function in table.items()))
+
+
+def _library_version(module_name: str) -> str:
+    """Stands for the version of the installed package a module comes from: the size and time of
+    its file (installing another version rewrites it). Reading `__version__` would warn for some."""
+    filename = getattr(sys.modules.get(module_name.split(".")[0]), "__file__", None)
+    if not filename:
+        return ""
+    try:
+        status = os.stat(filename)
+    except OSError:
+        return ""
+    return f"{status.st_size}:{status.st_mtime_ns}"
+
+
+def code_inputs(environment: Environment) -> tuple[Any, ...]:
+    """What the generated code depends on besides the settings and the source: the filters and
+    tests, the digest of this template's extensions and the versions of the other filters' libraries."""
+    filters, tests = _callables(environment.filters), _callables(environment.tests)
+    modules = sorted({origin[0].split(".")[0] for _, origin, _ in filters + tests} - {OWN_MODULE_PREFIX})
+    return (
+        filters, tests, getattr(environment, EXTENSIONS_DIGEST_ATTRIBUTE, None),
+        tuple((module, _library_version(module)) for module in modules),
+    )
+
+
 def fingerprint(environment: Environment) -> tuple[Any, ...] | None:
-    """The settings that shape generated code, or None when they cannot be compared safely."""
+    """Everything besides the source that shapes generated code, or None when it cannot be compared safely."""
     if not isinstance(environment.autoescape, bool):
         return None
     finalize = environment.finalize
@@ -71,7 +217,40 @@ def fingerprint(environment: Environment) -> tuple[Any, ...] | None:
         environment.keep_trailing_newline, environment.optimized, environment.is_async,
         environment.autoescape, None if finalize is None else (finalize.__module__, finalize.__qualname__),
         tuple(sorted((ext.identifier, tuple(sorted(ext.tags))) for ext in parsers)),
+        code_inputs(environment),
     )
+
+
+def settings_digest(settings: tuple[Any, ...]) -> str:
+    """A short stand-in for a fingerprint (hashing the whole tuple on every compile would cost more
+    than the lookup saves), with the Python and Jinja versions the on-disk store also depends on."""
+    text = repr((sys.implementation.cache_tag, jinja2.__version__, settings))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def disk_key(settings: str, name: str | None, defer_init: bool, source: str) -> str:
+    """The file name of a compile: a hash of the settings digest, the name and the source text."""
+    text = repr((settings, name, defer_init, source))
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# --------------------------------------------------------------------------- the extension
+
+
+def preprocessors(environment: Environment) -> Callable[[str, str | None, str | None], Any]:
+    """What `environment.preprocess` does, without sorting the extensions on every call: a reused
+    compile replays it (copier's `yield` tag resets its state there) about 1,400 times per render."""
+    if type(environment).preprocess is not Environment.preprocess:
+        return environment.preprocess
+    steps = [ext.preprocess for ext in environment.iter_extensions()
+             if type(ext).preprocess is not Extension.preprocess]
+
+    def preprocess(source: str, name: str | None, filename: str | None) -> Any:
+        for step in steps:
+            source = step(source, name, filename)
+        return source
+
+    return preprocess
 
 
 class SharedCompileCache(Extension):
@@ -81,22 +260,37 @@ class SharedCompileCache(Extension):
         super().__init__(environment)
         original: Callable[..., Any] = environment.compile
         store = shared_store()
-        settings: list[tuple[Any, ...] | None] = []  # computed at the first compile, once all extensions exist
+        disk = CodeStore(cache_root() / "strings") if disk_cache_enabled() else None
+        # Computed at the first compile, once all extensions and filters exist: the settings digest
+        # (None: compile as usual) and the replay of `preprocess`.
+        shape: list[Any] = []
 
         def compile(source: Any, name: str | None = None, filename: str | None = None, raw: bool = False,
                     defer_init: bool = False) -> Any:
             if raw or not isinstance(source, str):
                 return original(source, name, filename, raw, defer_init)
-            if not settings:
-                settings.append(fingerprint(environment))
-            if settings[0] is None:
+            if not shape:
+                settings = fingerprint(environment)
+                shape[:] = [None if settings is None else settings_digest(settings), preprocessors(environment)]
+            digest, preprocess = shape
+            if digest is None:
                 return original(source, name, filename, raw, defer_init)
-            key = (settings[0], name, defer_init, source)
+            key = (digest, name, defer_init, source)
             code = store.get(key)
-            if code is None:
-                code = store[key] = original(source, name, filename, raw, defer_init)
-            else:
-                environment.preprocess(source, name, filename)  # the side effects a compile would have
+            if code is not None:
+                preprocess(source, name, filename)  # the side effects a compile would have
+                return code
+            # Only strings (no file name) go to disk: Jinja's bytecode cache keeps the template files.
+            path_key = disk_key(digest, name, defer_init, source) if disk is not None and filename is None else ""
+            if disk is not None and path_key:
+                code = disk.load(path_key)
+                if code is not None:
+                    preprocess(source, name, filename)
+                    store[key] = code
+                    return code
+            code = store[key] = original(source, name, filename, raw, defer_init)
+            if disk is not None and path_key:
+                disk.save(path_key, code)
             return code
 
         environment.compile = compile  # type: ignore[method-assign]

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from functools import cache, lru_cache
+from operator import is_, itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -49,10 +50,15 @@ CI_SYSTEMS = ("github", "gitlab", "none")
 # --------------------------------------------------------------------------- data files
 
 
+# libyaml's parser when PyYAML has it: the same safe constructor and resolver as yaml.safe_load,
+# about 15 times faster (tests/test_extensions_perf.py checks both read our data files alike).
+YAML_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @cache
 def load_data(name: str) -> dict[str, Any]:
     with (DATA_DIR / f"{name}.yml").open(encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+        data = yaml.load(handle, Loader=YAML_LOADER)
     if not isinstance(data, dict):
         raise ValueError(f"extensions/data/{name}.yml must hold a mapping")
     return data
@@ -690,12 +696,67 @@ def _derive_cached(frozen_answers: str) -> dict[str, Any]:
     return derive(json.loads(frozen_answers)).as_context()
 
 
+REQUIRED_SET = frozenset(REQUIRED_ANSWERS)
+_required_values = itemgetter(*REQUIRED_ANSWERS)
+IMMUTABLE_ANSWER_TYPES = (str, int, float, bool, type(None))
+
+
+class _LastContext:
+    """The answer objects of the last `derive_context` call with a result, and that result."""
+
+    __slots__ = ("lists", "result", "values")
+
+    def __init__(self, values: tuple[Any, ...], lists: tuple[tuple[int, tuple[Any, ...]], ...],
+                 result: dict[str, Any]) -> None:
+        self.values = values
+        self.lists = lists  # (position, items) of each list answer
+        self.result = result
+
+    def matches(self, values: tuple[Any, ...]) -> bool:
+        """Whether `values` are the same objects, with the same items in each list: then their JSON
+        key, and so the result, is the same too."""
+        if not all(map(is_, values, self.values)):
+            return False
+        for position, items in self.lists:
+            current = values[position]
+            if len(current) != len(items) or not all(map(is_, current, items)):
+                return False
+        return True
+
+
+_last_context: list[_LastContext | None] = [None]  # replaced whole, so readers never see half of it
+
+
+def _remember(values: tuple[Any, ...], result: dict[str, Any]) -> None:
+    """Keep `values` for the identity check when nothing in them can change behind our back."""
+    lists = []
+    for position, value in enumerate(values):
+        if type(value) is list and all(type(item) in IMMUTABLE_ANSWER_TYPES for item in value):
+            lists.append((position, tuple(value)))
+        elif type(value) not in IMMUTABLE_ANSWER_TYPES:
+            _last_context[0] = None
+            return
+    _last_context[0] = _LastContext(values, tuple(lists), result)
+
+
 def derive_context(answers: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Memoised `derive` for the context hook; None while answers are still incomplete."""
-    if any(name not in answers for name in REQUIRED_ANSWERS):
+    """Memoised `derive` for the context hook; None while answers are still incomplete.
+
+    The hook runs for every Jinja context copier creates (well over a thousand per render), nearly
+    always with the very answer objects of the call before: those cost an identity check. Other
+    answers (copier update renders the old and the new answers in one process) go through the key
+    built from their JSON, as before.
+    """
+    if not answers.keys() >= REQUIRED_SET:
         return None
+    values: tuple[Any, ...] = _required_values(answers)
+    last = _last_context[0]
+    if last is not None and last.matches(values):
+        return last.result
     frozen = json.dumps({name: answers[name] for name in REQUIRED_ANSWERS}, sort_keys=True, default=str)
-    return _derive_cached(frozen)
+    result = _derive_cached(frozen)
+    _remember(values, result)
+    return result
 
 
 # Local and CI credentials of the backing servers: harmless placeholders that .env.example,
@@ -831,7 +892,7 @@ def derive_npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, s
     broker = answers["message_broker"]
     runtime = [
         "@nestjs/common", "@nestjs/core", f"@nestjs/platform-{answers['http_adapter']}", "@nestjs/swagger",
-        "@nestjs/terminus", "@nestjs/typeorm", "@opentelemetry/api", "@opentelemetry/sdk-node",
+        "@nestjs/terminus", "@nestjs/throttler", "@nestjs/typeorm", "@opentelemetry/api", "@opentelemetry/sdk-node",
         "@opentelemetry/auto-instrumentations-node", "@opentelemetry/exporter-trace-otlp-proto",
         "class-transformer", "class-validator", "helmet", "jose", "nestjs-pino", "pino", "pino-http",
         "prom-client", "reflect-metadata", "rxjs", "typeorm", DATABASE_INFO[answers["database"]]["driver"],
@@ -962,6 +1023,89 @@ def image_ref(key: str) -> str:
     return f"{image['name']}:{image['tag']}"
 
 
+# TypeScript as Prettier prints it. The generated sources must pass `prettier --check .` with the
+# generated .prettierrc.json (tests/test_format.py), and some of their lines hold answer-dependent
+# text (names, lists of modules, the project name). These helpers print such a line as Prettier
+# would: flat when it fits in the print width, otherwise broken one item per line.
+PRETTIER_PRINT_WIDTH = 100  # "printWidth" of template/.prettierrc.json
+TS_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f", "\v": "\\v"}
+
+
+def text_width(text: str) -> int:
+    """Display width as Prettier measures it: East Asian wide characters count two, marks none."""
+    width = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return width
+
+
+def ts_str(value: Any) -> str:
+    """A TypeScript string literal of `value` as Prettier prints it with `singleQuote`: single quotes
+    unless the text holds more single than double quotes; backslashes, the quote and control
+    characters escaped, every other character as it is."""
+    text = str(value)
+    quote = '"' if text.count("'") > text.count('"') else "'"
+    escaped = []
+    for char in text:
+        if char in TS_ESCAPES:
+            escaped.append(TS_ESCAPES[char])
+        elif char == quote:
+            escaped.append("\\" + char)
+        elif ord(char) < 0x20 or ord(char) == 0x7F or char in "\u2028\u2029":
+            escaped.append(f"\\u{ord(char):04x}")
+        else:
+            escaped.append(char)
+    return quote + "".join(escaped) + quote
+
+
+def _last_line(text: str) -> str:
+    return text.rsplit("\n", 1)[-1]
+
+
+def _indent_of(text: str) -> str:
+    line = _last_line(text)
+    return line[: len(line) - len(line.lstrip(" "))]
+
+
+def ts_list(items: list[str] | tuple[str, ...], head: str, tail: str = "", brackets: str = "[]") -> str:
+    """`head[a, b]tail` when that line fits in the print width, else one item a line with trailing
+    commas (Prettier's layout of an array, call arguments or, with brackets "{}", import specifiers
+    and an object). `head` starts with the line's indentation; items are printed TypeScript."""
+    items = [str(item) for item in items]
+    opening, closing = brackets[0], brackets[1]
+    pad = " " if opening == "{" and items else ""
+    flat = f"{head}{opening}{pad}{', '.join(items)}{pad}{closing}{tail}"
+    if not items or text_width(_last_line(flat)) <= PRETTIER_PRINT_WIDTH:
+        return flat
+    indent = _indent_of(head)
+    lines = "".join(f"{indent}  {item},\n" for item in items)
+    return f"{head}{opening}\n{lines}{indent}{closing}{tail}"
+
+
+def ts_import(names: list[str] | tuple[str, ...], source: str, kind: str = "import") -> str:
+    """`import { a, b } from 'source';` as Prettier prints it (a single name is never broken)."""
+    names = [str(name) for name in names]
+    if len(names) == 1:
+        return f"{kind} {{ {names[0]} }} from {ts_str(source)};"
+    return ts_list(names, f"{kind} ", f" from {ts_str(source)};", "{}")
+
+
+def ts_fits(line: str) -> bool:
+    """Whether one printed line fits in Prettier's print width (for layouts the other helpers do not cover)."""
+    return text_width(_last_line(line)) <= PRETTIER_PRINT_WIDTH
+
+
+def ts_assign(head: str, value: str, tail: str = "") -> str:
+    """`head value tail` for an assignment or object property whose value is a string literal:
+    Prettier moves the value to the next line, indented, when the line is too long."""
+    flat = f"{head} {value}{tail}"
+    if text_width(_last_line(flat)) <= PRETTIER_PRINT_WIDTH:
+        return flat
+    return f"{head}\n{_indent_of(head)}  {value}{tail}"
+
+
 FILTERS: dict[str, Callable[..., Any]] = {
     "pascal_case": pascal_case,
     "camel_case": camel_case,
@@ -977,8 +1121,12 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "profile_compliance": profile_compliance,
     "action_ref": action_ref,
     "image_ref": image_ref,
+    "ts_str": ts_str,
 }
-GLOBALS: dict[str, Callable[..., Any]] = {"check": check, "validate_message_broker": validate_message_broker}
+GLOBALS: dict[str, Callable[..., Any]] = {
+    "check": check, "validate_message_broker": validate_message_broker,
+    "ts_list": ts_list, "ts_import": ts_import, "ts_assign": ts_assign, "ts_fits": ts_fits,
+}
 
 
 # --------------------------------------------------------------------------- delivery

@@ -2,22 +2,34 @@
 """Benchmark: `copier copy --defaults` of this template against a one-question empty template.
 
 Both are committed to throw-away git repositories and copied with `--vcs-ref HEAD`, alternating,
-in the same run, so machine load affects both alike. Prints the medians, the ratio and the goal.
+in the same run, so machine load affects both alike. Prints the medians, the ratio and the goal,
+and the CPU time (user + system of copier and the git processes it starts), which other load on
+the machine disturbs less than wall time.
 
-    .venv/bin/python scripts/bench_copy.py [--runs 9] [--write-readme]
+The copies use a cache directory of their own (XDG_CACHE_HOME in the temporary directory), filled
+by one untimed warm-up copy: the figures are those of a machine that rendered this template
+before. `--no-disk-cache` turns the template's on-disk caches off (NEST_PLAYBOOK_NO_BYTECODE_CACHE),
+which is close to a first run. `--profile` adds one copy under cProfile and prints where its time
+goes: the template's extension code against copier's own per-file work.
+
+    .venv/bin/python scripts/bench_copy.py [--runs 9] [--no-disk-cache] [--profile] [--write-readme]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pstats
 import re
+import resource
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("copier.yml", "extensions", "template", "includes")
@@ -60,52 +72,144 @@ def empty_repo(base: Path) -> Path:
     return repo
 
 
-def copy_once(copier: str, source: Path, destination: Path) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def copy_once(copier: str, source: Path, destination: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall time and CPU time of one copy."""
     shutil.rmtree(destination, ignore_errors=True)
-    start = time.perf_counter()
+    cpu, start = children_cpu(), time.perf_counter()
     result = subprocess.run([copier, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", "HEAD",
-                             str(source), str(destination)], capture_output=True, text=True)
+                             str(source), str(destination)], capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"copier copy of {source.name} failed:\n{result.stderr[-3000:]}")
-    return elapsed
+    return elapsed, children_cpu() - cpu
+
+
+def bench_env(base: Path, disk_cache: bool) -> dict[str, str]:
+    """The copies' environment: a cache directory of their own, or no on-disk caches at all."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(base / "xdg-cache"))
+    if not disk_cache:
+        env["NEST_PLAYBOOK_NO_BYTECODE_CACHE"] = "1"
+    return env
+
+
+# --------------------------------------------------------------------------- --profile
+
+# (label, end of the file name, function): cumulative times read from the profile
+PROFILE_ROWS = (
+    ("copier import", "copier/__init__.py", "<module>"),
+    ("template clones (git clone + checkout)", "copier/_vcs.py", "clone"),
+    ("copier.yml parsing (copier's YAML loader)", "copier/_template.py", "load_template_config"),
+    ("questions (_ask)", "copier/_main.py", "_ask"),
+    ("path names (_render_path, every part rendered)", "copier/_main.py", "_render_path"),
+    ("files (_render_file)", "copier/_main.py", "_render_file"),
+    ("  of which `git config` per written file", "copier/_main.py", "_sync_git_index_executable_bit"),
+    ("render context per template/path part (copier)", "copier/_main.py", "_render_context"),
+    ("migrations (_execute_tasks)", "copier/_main.py", "_execute_tasks"),
+    ("Jinja compile (all)", "jinja2/environment.py", "compile"),
+)
+
+
+def extension_time(stats: dict[Any, Any]) -> tuple[float, list[tuple[float, str]]]:
+    """Time in the template's extensions/ code: cumulative time of each extension function over
+    the calls that come from outside extensions/ (so nested calls count once)."""
+    entries: dict[str, float] = {}
+    for (filename, _, function), (_, _, _, _, callers) in stats.items():
+        if "/extensions/" not in filename:
+            continue
+        for caller, edge in callers.items():
+            if "/extensions/" not in caller[0]:
+                label = f"{Path(filename).name}:{function}"
+                entries[label] = entries.get(label, 0.0) + edge[3]
+    ranked = sorted(((seconds, label) for label, seconds in entries.items()), reverse=True)
+    # jinja_ext.py executes derive.py while it loads: that time is inside jinja_ext.py:<module> already
+    nested = entries.get("derive.py:<module>", 0.0) if "jinja_ext.py:<module>" in entries else 0.0
+    ranked = [(seconds, label + (" (inside jinja_ext.py:<module>)" if label == "derive.py:<module>" and nested else ""))
+              for seconds, label in ranked]
+    return sum(entries.values()) - nested, ranked
+
+
+def profile_report(command: list[str], cwd: Path, env: dict[str, str], title: str) -> str:
+    """Run one copier command under cProfile and summarise where the time goes."""
+    output = cwd.parent / f"profile-{os.getpid()}-{time.monotonic_ns()}.prof"
+    result = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(output), *command],
+                            cwd=cwd, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"profiled run failed:\n{result.stderr[-3000:]}")
+    stats: dict[Any, Any] = pstats.Stats(str(output)).stats  # type: ignore[attr-defined]
+    total = max(row[3] for row in stats.values())
+    lines = [f"{title}: {total:.2f} s under cProfile (profiling inflates Python-heavy parts)", ""]
+    for label, suffix, function in PROFILE_ROWS:
+        seconds = calls = 0.0
+        for (filename, _, name), (_, count, _, cumulative, _) in stats.items():
+            if name == function and filename.endswith(suffix):
+                seconds, calls = seconds + cumulative, calls + count
+        if calls:
+            lines.append(f"  {seconds:6.3f} s  {int(calls):5d} calls  {label}")
+    ours, ranked = extension_time(stats)
+    lines.append(f"  {ours:6.3f} s               template extension code (extensions/*.py), of which:")
+    lines.extend(f"  {seconds:6.3f} s                 {label}" for seconds, label in ranked[:6] if seconds >= 0.001)
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--write-readme", action="store_true", help="put the figures into README.md")
+    parser.add_argument("--no-disk-cache", action="store_true",
+                        help="turn the template's on-disk compile caches off (NEST_PLAYBOOK_NO_BYTECODE_CACHE)")
+    parser.add_argument("--profile", action="store_true", help="also profile one copy and print the breakdown")
     args = parser.parse_args()
     copier = str(REPO / ".venv" / "bin" / "copier")
     with tempfile.TemporaryDirectory(prefix="bench-copy-") as tmp:
         base = Path(tmp)
+        env = bench_env(base, disk_cache=not args.no_disk_cache)
         ours, empty = template_repo(base), empty_repo(base)
         files_out = 0
         times: dict[str, list[float]] = {"template": [], "empty": []}
-        copy_once(copier, ours, base / "warm")  # warm the OS caches once
+        cpu: dict[str, list[float]] = {"template": [], "empty": []}
+        copy_once(copier, ours, base / "warm", env)  # warm the OS caches and the template's caches once
+        copy_once(copier, empty, base / "warm-empty", env)
         for _ in range(args.runs):
-            times["empty"].append(copy_once(copier, empty, base / "out-empty"))
-            times["template"].append(copy_once(copier, ours, base / "out-template"))
+            for name, source in (("empty", empty), ("template", ours)):
+                elapsed, used = copy_once(copier, source, base / f"out-{name}", env)
+                times[name].append(elapsed)
+                cpu[name].append(used)
         files_out = sum(1 for p in (base / "out-template").rglob("*") if p.is_file())
+        profile = ""
+        if args.profile:
+            shutil.rmtree(base / "profiled", ignore_errors=True)
+            profile = profile_report(
+                [copier, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", "HEAD", str(ours),
+                 str(base / "profiled")], base, env, "One profiled `copier copy` of this template")
     median_template = statistics.median(times["template"])
     median_empty = statistics.median(times["empty"])
     ratio = median_template / median_empty
-    cpu = os.cpu_count()
+    cpu_template, cpu_empty = statistics.median(cpu["template"]), statistics.median(cpu["empty"])
+    cpu_count = os.cpu_count()
     lines = [
-        f"copier copy --defaults, {args.runs} alternating runs each, {cpu} CPUs, "
-        f"{time.strftime('%Y-%m-%d')}:",
+        f"copier copy --defaults, {args.runs} alternating runs each, {cpu_count} CPUs, "
+        f"{time.strftime('%Y-%m-%d')}{', without the on-disk caches' if args.no_disk_cache else ''}:",
         "",
-        "| template | median | min | max | files written |",
-        "| --- | --- | --- | --- | --- |",
+        "| template | median | min | max | CPU time (median) | files written |",
+        "| --- | --- | --- | --- | --- | --- |",
         f"| this template | {median_template:.2f} s | {min(times['template']):.2f} s | "
-        f"{max(times['template']):.2f} s | {files_out} |",
+        f"{max(times['template']):.2f} s | {cpu_template:.2f} s | {files_out} |",
         f"| one-question template | {median_empty:.2f} s | {min(times['empty']):.2f} s | "
-        f"{max(times['empty']):.2f} s | 2 |",
+        f"{max(times['empty']):.2f} s | {cpu_empty:.2f} s | 2 |",
         "",
-        f"Ratio: {ratio:.2f}x (goal: at most {GOAL}x) — {'met' if ratio <= GOAL else 'NOT met'}.",
+        f"Ratio: {ratio:.2f}x (goal: at most {GOAL}x) — {'met' if ratio <= GOAL else 'NOT met'}. "
+        f"Ratio of the fastest runs: {min(times['template']) / min(times['empty']):.2f}x; "
+        f"of the CPU times: {cpu_template / cpu_empty:.2f}x.",
     ]
     report = "\n".join(lines)
     print(report)
+    if profile:
+        print("\n" + profile)
     if args.write_readme:
         readme = REPO / "README.md"
         text = readme.read_text(encoding="utf-8")

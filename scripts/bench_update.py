@@ -6,9 +6,14 @@ sentence of the architecture document worded differently) and NEW (today's tree)
 a service at OLD and commits it (not timed), then times `copier update --trust --defaults
 --skip-answered` to NEW, and times `copier copy --trust --defaults --vcs-ref NEW` of the same answers;
 the two timings alternate within one run, so machine load affects both alike. Prints the medians,
-the ratio and the goal (at most 2.5x).
+the ratio and the goal (at most 2.5x), and the CPU time (user + system of copier and the git
+processes it starts), which other load on the machine disturbs less than wall time.
 
-    .venv/bin/python scripts/bench_update.py [--runs 7] [--write-readme]
+The runs use a cache directory of their own (XDG_CACHE_HOME in the temporary directory), filled by
+one untimed warm-up copy; `--no-disk-cache` turns the template's on-disk caches off, and
+`--profile` adds one update under cProfile with the breakdown of its time (see bench_copy.py).
+
+    .venv/bin/python scripts/bench_update.py [--runs 7] [--no-disk-cache] [--profile] [--write-readme]
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from bench_copy import bench_env, children_cpu, profile_report
 
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("copier.yml", "extensions", "template", "includes", "migrations")
@@ -66,13 +73,24 @@ def template_repo(base: Path, compile_cache: bool = True) -> Path:
     return repo
 
 
-def copier(copier_bin: str, *args: str, cwd: Path) -> float:
-    start = time.perf_counter()
-    result = subprocess.run([copier_bin, *args], cwd=cwd, capture_output=True, text=True)
+def copier(copier_bin: str, *args: str, cwd: Path, env: dict[str, str], cpu: list[float] | None = None) -> float:
+    """Wall time of one copier command; its CPU time goes to `cpu`."""
+    used, start = children_cpu(), time.perf_counter()
+    result = subprocess.run([copier_bin, *args], cwd=cwd, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"copier {args[0]} failed:\n{result.stderr[-3000:]}")
+    if cpu is not None:
+        cpu.append(children_cpu() - used)
     return elapsed
+
+
+def generated_project(copier_bin: str, repo: Path, project: Path, env: dict[str, str]) -> None:
+    """A service copied at OLD and committed (not timed)."""
+    copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", OLD, str(repo), str(project),
+           cwd=project.parent, env=env)
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "generate")
 
 
 def main() -> None:
@@ -81,47 +99,60 @@ def main() -> None:
     parser.add_argument("--write-readme", action="store_true", help="put the figures into README.md")
     parser.add_argument("--without-compile-cache", action="store_true",
                         help="leave extensions/compile_cache.py out of the template, for comparison")
+    parser.add_argument("--no-disk-cache", action="store_true",
+                        help="turn the template's on-disk compile caches off (NEST_PLAYBOOK_NO_BYTECODE_CACHE)")
+    parser.add_argument("--profile", action="store_true", help="also profile one update and print the breakdown")
     args = parser.parse_args()
     copier_bin = str(REPO / ".venv" / "bin" / "copier")
     os.environ.setdefault("SOURCE_DATE_EPOCH", "1767225600")
     times: dict[str, list[float]] = {"update": [], "copy": []}
+    cpu: dict[str, list[float]] = {"update": [], "copy": []}
+    profile = ""
     with tempfile.TemporaryDirectory(prefix="bench-update-") as tmp:
         base = Path(tmp)
+        env = bench_env(base, disk_cache=not args.no_disk_cache)
         repo = template_repo(base, compile_cache=not args.without_compile_cache)
         copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", NEW, str(repo),
-               str(base / "warm"), cwd=base)  # warm the OS caches once
+               str(base / "warm"), cwd=base, env=env)  # warm the OS caches and the template's caches once
         for index in range(args.runs):
             project = base / f"service-{index}"
-            copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", OLD, str(repo),
-                   str(project), cwd=base)
-            git(project, "init", "-q", "-b", "main")
-            commit_all(project, "generate")
+            generated_project(copier_bin, repo, project, env)
             times["update"].append(copier(copier_bin, "update", "--trust", "--defaults", "--skip-answered",
-                                          "--quiet", cwd=project))
+                                          "--quiet", cwd=project, env=env, cpu=cpu["update"]))
             fresh = base / f"fresh-{index}"
             times["copy"].append(copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", NEW,
-                                        str(repo), str(fresh), cwd=base))
+                                        str(repo), str(fresh), cwd=base, env=env, cpu=cpu["copy"]))
             shutil.rmtree(fresh)
         files_out = sum(1 for p in (base / "warm").rglob("*") if p.is_file())
+        if args.profile:
+            project = base / "service-profiled"
+            generated_project(copier_bin, repo, project, env)
+            profile = profile_report([copier_bin, "update", "--trust", "--defaults", "--skip-answered", "--quiet"],
+                                     project, env, "One profiled `copier update` of a generated service")
     update, copy = statistics.median(times["update"]), statistics.median(times["copy"])
     ratio = update / copy
+    cpu_update, cpu_copy = statistics.median(cpu["update"]), statistics.median(cpu["copy"])
     lines = [
         f"copier update ({OLD} to {NEW}) against copier copy of the same answers, {args.runs} alternating runs "
         f"each, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, {files_out} files per service"
-        f"{', without the compile cache' if args.without_compile_cache else ''}:",
+        f"{', without the compile cache' if args.without_compile_cache else ''}"
+        f"{', without the on-disk caches' if args.no_disk_cache else ''}:",
         "",
-        "| operation | median | min | max |",
-        "| --- | --- | --- | --- |",
+        "| operation | median | min | max | CPU time (median) |",
+        "| --- | --- | --- | --- | --- |",
         f"| `copier update --defaults --skip-answered` | {update:.2f} s | {min(times['update']):.2f} s | "
-        f"{max(times['update']):.2f} s |",
-        f"| `copier copy --defaults` | {copy:.2f} s | {min(times['copy']):.2f} s | {max(times['copy']):.2f} s |",
+        f"{max(times['update']):.2f} s | {cpu_update:.2f} s |",
+        f"| `copier copy --defaults` | {copy:.2f} s | {min(times['copy']):.2f} s | {max(times['copy']):.2f} s | "
+        f"{cpu_copy:.2f} s |",
         "",
         f"Ratio: {ratio:.2f}x (goal: at most {GOAL}x) — {'met' if ratio <= GOAL else 'NOT met'}. "
         f"Ratio of the fastest runs (least disturbed by other load): "
-        f"{min(times['update']) / min(times['copy']):.2f}x.",
+        f"{min(times['update']) / min(times['copy']):.2f}x; of the CPU times: {cpu_update / cpu_copy:.2f}x.",
     ]
     report = "\n".join(lines)
     print(report)
+    if profile:
+        print("\n" + profile)
     if args.write_readme:
         readme = REPO / "README.md"
         text = readme.read_text(encoding="utf-8")
