@@ -218,3 +218,58 @@ def test_changing_an_answer_never_renumbers_a_record(toggle: dict[str, Any]) -> 
     assert before.keys() != after.keys(), "the toggle adds or removes a record"
     assert {k: before[k] for k in before.keys() & after.keys()} == {k: after[k] for k in before.keys() & after.keys()}
     assert len({f[:4] for f in {**before, **after}.values()}) == len({**before, **after})
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Example Service", "'Example Service'"),
+        ("Shop: Orders & Payments", "'Shop: Orders & Payments'"),  # no JSON/HTML escapes such as \u0026
+        ('The "Spring Sale"', "'The \"Spring Sale\"'"),  # double quotes need no escape in single quotes
+        ("the team's service", "\"the team's service\""),  # more single than double quotes: double quotes
+        ("it's \"x\"", "'it\\'s \"x\"'"),  # a tie keeps single quotes and escapes the one inside
+        ("a\\b\nc\u2028", "'a\\\\b\\nc\\u2028'"),
+        ("tokenised \u2014 only", "'tokenised \u2014 only'"),
+    ],
+)
+def test_ts_str_prints_string_literals_as_prettier_does(value: str, expected: str) -> None:
+    assert derive.ts_str(value) == expected
+
+
+def test_ts_list_is_flat_up_to_the_print_width_then_one_item_a_line() -> None:
+    head = "  providers: "
+    room = derive.PRETTIER_PRINT_WIDTH - len(head) - len("[, ],")
+    fits = ["A" * (room // 2), "B" * (room - room // 2)]
+    flat = derive.ts_list(fits, head, ",")
+    assert flat == f"{head}[{fits[0]}, {fits[1]}]," and len(flat) == derive.PRETTIER_PRINT_WIDTH
+    broken = derive.ts_list([fits[0], fits[1] + "C"], head, ",")
+    assert broken == f"{head}[\n    {fits[0]},\n    {fits[1]}C,\n  ],"
+    assert derive.ts_list([], "x = ", ";") == "x = [];"
+    assert derive.ts_list(["a"], "  f", ";", "()") == "  f(a);"
+    assert derive.ts_list(["kind: 'url'", "required: true"], "  A: ", ",", "{}") == (
+        "  A: { kind: 'url', required: true },")
+    # width is measured on the last line of the head, in display columns (wide characters count two)
+    assert derive.ts_fits("x\n" + "y" * 100) and not derive.ts_fits("\u6620" * 51)
+
+
+def test_ts_import_and_ts_assign() -> None:
+    assert derive.ts_import(["A", "B"], "./a") == "import { A, B } from './a';"
+    long_names = [f"Name{i:02}Abcdefghij" for i in range(6)]
+    assert derive.ts_import(long_names, "./m", "import type") == (
+        "import type {\n" + "".join(f"  {n},\n" for n in long_names) + "} from './m';")
+    # Prettier never breaks an import of a single name, however long the line
+    assert derive.ts_import(["X" * 120], "./x") == f"import {{ {'X' * 120} }} from './x';"
+    assert derive.ts_assign("  title:", "'short'", ",") == "  title: 'short',"
+    value = "'" + "x" * 95 + "'"
+    assert derive.ts_assign("  title:", value, ",") == f"  title:\n    {value},"
+
+
+def test_ts_str_means_the_same_text_to_node() -> None:
+    from helpers import run, tool
+
+    values = ["plain", "it's", 'say "hi"', "both ' and \" and '", "back\\slash", "line\nbreak\r\t\b\f\v",
+              "\x00\x1f\x7f", "\u2028\u2029", "emoji \U0001f600 \u6620\u50cf", "${not} `a template`", "</script>"]
+    program = "console.log(JSON.stringify([" + ", ".join(derive.ts_str(v) for v in values) + "]))"
+    result = run([tool("node"), "-e", program], timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == values

@@ -755,7 +755,7 @@ def test_document_matches_generated_code(render: Render) -> None:
     assert "setGlobalPrefix('api'" in bootstrap and "defaultVersion: '1'" in bootstrap
     assert "['health/live', 'health/ready', 'metrics']" in bootstrap
     guards = (platform / "platform.module.ts").read_text(encoding="utf-8")
-    order = [guards.index(f"useClass: {guard}") for guard in ("RateLimitGuard", "AuthGuard", "RolesGuard")]
+    order = [guards.index(f"useClass: {guard}") for guard in ("ThrottlerGuard", "AuthGuard", "RolesGuard")]
     assert order == sorted(order), "the global guards no longer run rate limit, authentication, roles"
     first = render.ctx["modules"][0]
     module_dir = render.root / first["path"]

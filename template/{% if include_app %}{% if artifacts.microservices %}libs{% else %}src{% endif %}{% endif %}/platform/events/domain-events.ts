@@ -14,11 +14,15 @@ export class DomainEvents implements OnModuleDestroy {
   }
 
   on<T extends object>(type: Type<T>, handler: (event: T) => unknown): Subscription {
-    return this.stream.pipe(filter((event): event is T => event instanceof type)).subscribe((event) => {
-      Promise.resolve()
-        .then(() => handler(event))
-        .catch((error: unknown) => this.logger.error(`handler of ${type.name} failed: ${String(error)}`));
-    });
+    return this.stream
+      .pipe(filter((event): event is T => event instanceof type))
+      .subscribe((event) => {
+        Promise.resolve()
+          .then(() => handler(event))
+          .catch((error: unknown) =>
+            this.logger.error(`handler of ${type.name} failed: ${String(error)}`),
+          );
+      });
   }
 
   onModuleDestroy(): void {

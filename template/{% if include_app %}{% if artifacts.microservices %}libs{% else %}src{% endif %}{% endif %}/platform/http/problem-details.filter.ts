@@ -17,12 +17,24 @@ export interface ProblemDetails {
   [extension: string]: unknown;
 }
 
-const STANDARD_KEYS = new Set(['message', 'statusCode', 'status', 'type', 'title', 'detail', 'instance']);
+const STANDARD_KEYS = new Set([
+  'message',
+  'statusCode',
+  'status',
+  'type',
+  'title',
+  'detail',
+  'instance',
+]);
 
 export const PROBLEM_JSON = 'application/problem+json';
 
 /** Turns an exception into a problem details object; no stack trace ever leaves the service. */
-export function toProblem(exception: unknown, production: boolean, instance?: string): ProblemDetails {
+export function toProblem(
+  exception: unknown,
+  production: boolean,
+  instance?: string,
+): ProblemDetails {
   const status = exception instanceof HttpException ? exception.getStatus() : 500;
   const problem: ProblemDetails = {
     type: 'about:blank',

@@ -1,13 +1,13 @@
 import { Controller, Get, Header, VERSION_NEUTRAL } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
+import { SkipThrottle } from '@nestjs/throttler';
 import { Public } from '../security/public.decorator';
-import { SkipRateLimit } from '../throttling/rate-limit';
 import { MetricsService } from './metrics.service';
 
 /** GET /metrics in the Prometheus text format, outside the API prefix. */
 @ApiExcludeController()
 @Public()
-@SkipRateLimit()
+@SkipThrottle()
 @Controller({ path: 'metrics', version: VERSION_NEUTRAL })
 export class MetricsController {
   constructor(private readonly metrics: MetricsService) {}

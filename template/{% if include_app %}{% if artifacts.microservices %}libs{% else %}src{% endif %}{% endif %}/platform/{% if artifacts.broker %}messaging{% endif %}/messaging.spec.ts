@@ -39,7 +39,10 @@ describe('InboxService', () => {
       execute: () => Promise.resolve({}),
     };
     const repository = { createQueryBuilder: () => builder } as unknown as Repository<InboxEntry>;
-    await new InboxService(repository).record('payments', envelope('orders.created', 'orders', { n: 1 }));
+    await new InboxService(repository).record(
+      'payments',
+      envelope('orders.created', 'orders', { n: 1 }),
+    );
     expect(values).toHaveBeenCalledWith(
       expect.objectContaining({ consumer: 'payments', type: 'orders.created', payload: '{"n":1}' }),
     );

@@ -1,0 +1,23 @@
+import type { ExecutionContext } from '@nestjs/common';
+import type { ThrottlerModuleOptions, ThrottlerStorage } from '@nestjs/throttler';
+import type { Env } from '../config/env';
+
+/** The window of RATE_LIMIT_PER_MINUTE, in milliseconds. */
+export const RATE_LIMIT_TTL_MS = 60_000;
+
+/**
+ * The settings of @nestjs/throttler's global ThrottlerGuard: RATE_LIMIT_PER_MINUTE requests per
+ * client IP and minute, counted over all routes together. The storage counts in this process
+ * unless one is given (RedisThrottlerStorage shares the counters between replicas). Only HTTP
+ * requests are limited; routes marked @SkipThrottle() (health, metrics) are not.
+ */
+export function throttlerOptions(env: Env, storage?: ThrottlerStorage): ThrottlerModuleOptions {
+  return {
+    throttlers: [{ ttl: RATE_LIMIT_TTL_MS, limit: env.RATE_LIMIT_PER_MINUTE }],
+    skipIf: (context: ExecutionContext) => context.getType() !== 'http',
+    // One counter per client (the tracker is the client IP), whichever route it calls.
+    generateKey: (_context, tracker, name) => `${name}:${tracker}`,
+    errorMessage: 'Too many requests; retry later.',
+    storage,
+  };
+}
