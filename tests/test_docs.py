@@ -565,6 +565,16 @@ def check_no_compliance_claim(r: Render) -> list[str]:
            [f"claims compliance: {line}" for line in occurrences("compliance is achieved", text)]
 
 
+def check_kafka_consumer(r: Render) -> list[str]:
+    """The consumer settings section 10 states are the generated Kafka options."""
+    problems = _contains(lambda rr: rr.section("10"), "oldest retained event", "after 15 s")(r)
+    if r.answers["include_app"]:
+        options = (platform_dir(r) / "messaging" / "broker-options.ts").read_text(encoding="utf-8")
+        problems += [f"broker-options.ts lacks {needle}" for needle in ("fromBeginning: true", "sessionTimeout: 15_000")
+                     if needle not in options]
+    return problems
+
+
 # (name, applies to these answers, check -> list of problems)
 FACTS: list[tuple[str, Callable[[dict[str, Any]], bool], Callable[[Render], list[str]]]] = [
     ("mysql: PostgreSQL only among the database ADR's options",
@@ -608,6 +618,8 @@ FACTS: list[tuple[str, Callable[[dict[str, Any]], bool], Callable[[Render], list
     ("API: one subsection per chosen style (REST also when the app serves it)", lambda a: True, check_api_sections),
     ("no broker: in-process events and the trigger for a broker", lambda a: a["message_broker"] == "none",
      _contains(lambda r: r.subsection("10.3"), "no message broker", "Add a broker")),
+    ("kafka: the consumer group settings of the generated options", lambda a: a["message_broker"] == "kafka",
+     check_kafka_consumer),
     ("broker: its delivery semantics and the proposed outbox", lambda a: a["message_broker"] != "none",
      _contains(lambda r: r.section("10"), "at most once", "sequenceDiagram", "Transactional outbox (proposed)")),
     ("oidc: issuer URL, no shared secret", lambda a: a["auth"] == "oidc", _absent(_doc, "JWT_SECRET")),
