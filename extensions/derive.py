@@ -356,9 +356,8 @@ BROKER_INFO: dict[str, dict[str, Any]] = {
 }
 COMPLIANCE_LABELS = {"gdpr": "GDPR", "hipaa": "HIPAA", "pci-dss": "PCI DSS v4.0.1", "sox": "SOX"}
 
-# The ADR catalogue, in numbering order: a record's number is its position here, whether or not the
-# answers generate it, so adding or removing a conditional record never renumbers another one (the
-# index shows gaps instead). `when` reads the answers.
+# The ADR catalogue, in numbering order. Records that always exist come first so their numbers
+# never move when an answer changes; conditional records follow. `when` reads the answers.
 ADR_CATALOGUE: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], bool]], ...] = (
     ("record-architecture-decisions", "Record architecture decisions", "accepted", lambda a: True),
     ("architecture-style", "Architecture style: {architecture_label}", "accepted", lambda a: True),
@@ -386,16 +385,14 @@ ADR_CATALOGUE: tuple[tuple[str, str, str, Callable[[Mapping[str, Any]], bool]], 
     ("personal-data", "Personal data inventory and erasure", "proposed", lambda a: "gdpr" in a["compliance"]),
 )
 
-# ADR numbers. The template's records take 0001 to TEAM_ADR_FIRST - 1 by catalogue position; the
+# ADR numbers. The template's records take 0001 to TEAM_ADR_FIRST - 1 in catalogue order; the
 # team's own records start at TEAM_ADR_FIRST, so a newer playbook that adds a record can never take
 # a number (or a file name) the team already used. The catalogue is append-only across releases: a
-# new record goes at the end, no record is removed or moved, so every record keeps its number and
-# file name across releases and answer changes, and `copier update` only adds files (it never
-# rewrites a record: copier.yml lists numbered records under _skip_if_exists).
-# migrations/check_adr_numbers.py fails an update that would leave two records with one number.
+# new record goes at the end, no record is removed or moved, so for unchanged answers every record
+# keeps its number and file name, and `copier update` only adds files (it never rewrites a record:
+# copier.yml lists numbered records under _skip_if_exists). migrations/check_adr_numbers.py fails
+# an update that would leave two records with one number.
 TEAM_ADR_FIRST = 100
-if len(ADR_CATALOGUE) >= TEAM_ADR_FIRST:
-    raise ValueError(f"the ADR catalogue outgrew the template's range 0001-{TEAM_ADR_FIRST - 1:04d}")
 
 ARCHITECTURE_LABELS = {"monolith": "Monolith", "modular-monolith": "Modular monolith", "microservices": "Microservices"}
 CLOUD_LABELS = {"aws": "AWS", "gcp": "Google Cloud", "azure": "Microsoft Azure", "on-prem": "On-premises"}
@@ -433,9 +430,12 @@ def derive_adrs(answers: Mapping[str, Any], stack: Mapping[str, Any]) -> list[Ad
         "industry_label": industry_profile(answers["industry"])["label"],
     }
     adrs: list[Adr] = []
-    for number, (key, title_pattern, status, applies) in enumerate(ADR_CATALOGUE, start=1):
+    for key, title_pattern, status, applies in ADR_CATALOGUE:
         if not applies(answers):
             continue
+        number = len(adrs) + 1
+        if number >= TEAM_ADR_FIRST:
+            raise ValueError(f"the ADR catalogue outgrew the template's range 0001-{TEAM_ADR_FIRST - 1:04d}")
         title = title_pattern.format(**labels)
         adrs.append(
             Adr(number, f"{number:04d}", key, title, status, f"{number:04d}-{adr_file_slug(key)}.md")

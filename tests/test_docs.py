@@ -692,9 +692,7 @@ def test_adr_files_index_and_numbers(render: Render) -> None:
     records = sorted(p.name for p in folder.glob("[0-9][0-9][0-9][0-9]-*.md"))
     assert records == [a["file"] for a in render.ctx["adrs"]]
     numbers = [int(name[:4]) for name in records]
-    position = {key: number for number, (key, *_) in enumerate(derive.ADR_CATALOGUE, start=1)}
-    assert numbers == [position[a["key"]] for a in render.ctx["adrs"]], "an ADR number is not its catalogue position"
-    assert numbers[0] == 1 and max(numbers) < derive.TEAM_ADR_FIRST
+    assert numbers == list(range(1, len(numbers) + 1)), "ADR numbers are not contiguous from 0001"
     assert {p.name for p in folder.iterdir()} == {*records, "README.md", "adr-template.md"}
     index = (folder / "README.md").read_text(encoding="utf-8")
     listed = [re.match(r"\[(\d{4})\]\(([^)]+)\)", row[0]) for row in table_rows(index)]
