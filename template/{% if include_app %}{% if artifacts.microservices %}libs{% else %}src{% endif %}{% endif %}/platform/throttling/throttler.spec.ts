@@ -2,8 +2,9 @@ import { jest } from '@jest/globals';
 import { HttpException, HttpStatus } from '@nestjs/common';
 import type { ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { SkipThrottle, ThrottlerGuard, ThrottlerStorageService } from '@nestjs/throttler';
+import { SkipThrottle, ThrottlerGuard } from '@nestjs/throttler';
 import type { Env } from '../config/env';
+import { MemoryThrottlerStorage } from './memory-throttler.storage';
 import { throttlerOptions } from './throttler-options';
 
 class Orders {
@@ -32,7 +33,7 @@ function context(
 }
 
 describe('rate limiting with @nestjs/throttler', () => {
-  let storage: ThrottlerStorageService;
+  let storage: MemoryThrottlerStorage;
 
   async function guard(limit: number): Promise<ThrottlerGuard> {
     const env = { RATE_LIMIT_PER_MINUTE: limit } as Env;
@@ -42,11 +43,11 @@ describe('rate limiting with @nestjs/throttler', () => {
   }
 
   beforeEach(() => {
-    storage = new ThrottlerStorageService();
+    storage = new MemoryThrottlerStorage();
   });
 
   afterEach(() => {
-    storage.onApplicationShutdown();
+    jest.useRealTimers();
   });
 
   it('allows RATE_LIMIT_PER_MINUTE requests per client over all routes, then answers 429', async () => {
@@ -71,5 +72,35 @@ describe('rate limiting with @nestjs/throttler', () => {
     await expect(closed.canActivate(context(Orders, Orders.prototype.list))).rejects.toThrow(
       HttpException,
     );
+  });
+
+  it('counts in fixed windows: the next window starts from zero, a block lasts its duration', async () => {
+    jest.useFakeTimers({ now: 1_000_000 });
+    const limit = 2;
+    const first = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    expect(first).toEqual({
+      totalHits: 1,
+      timeToExpire: 60,
+      isBlocked: false,
+      timeToBlockExpire: 0,
+    });
+    await storage.increment('client', 60_000, limit, 60_000, 'default');
+    const over = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    expect(over).toMatchObject({ totalHits: 3, isBlocked: true, timeToBlockExpire: 60 });
+    jest.setSystemTime(1_000_000 + 30_000);
+    const stillBlocked = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    expect(stillBlocked).toMatchObject({ totalHits: 3, timeToExpire: 30, isBlocked: true });
+    expect(await storage.increment('other', 60_000, limit, 60_000, 'default')).toMatchObject({
+      totalHits: 1,
+      isBlocked: false,
+    });
+    jest.setSystemTime(1_000_000 + 90_001);
+    const next = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    expect(next).toEqual({
+      totalHits: 1,
+      timeToExpire: 60,
+      isBlocked: false,
+      timeToBlockExpire: 0,
+    });
   });
 });
