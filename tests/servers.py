@@ -556,10 +556,20 @@ class MariaDbServer(Server):
         for path in (self.data_dir, self.run_dir, self.run_dir / "tmp"):
             path.mkdir(mode=0o750, exist_ok=True)
             _chown(path, self.service_user)
-        self._run(["mariadb-install-db", "--no-defaults", f"--datadir={self.data_dir}",
+        # The bootstrap server gets this instance's own tmpdir: with the shared /tmp, two installs running
+        # at once (parallel test workers) have failed with "Unknown table 'mysql.tmp_user_sys'". One retry
+        # on a fresh data directory covers what remains of such races; a second failure is reported.
+        install = ["mariadb-install-db", "--no-defaults", f"--datadir={self.data_dir}",
                    "--auth-root-authentication-method=normal", "--skip-test-db", "--skip-name-resolve",
                    *([f"--user={self.service_user}"] if IS_ROOT else []),
-                   "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin"], timeout=180)
+                   f"--tmpdir={self.run_dir / 'tmp'}", "--innodb-flush-log-at-trx-commit=0", "--skip-log-bin"]
+        try:
+            self._run(install, timeout=180)
+        except ServerError:
+            shutil.rmtree(self.data_dir)
+            self.data_dir.mkdir(mode=0o750)
+            _chown(self.data_dir, self.service_user)
+            self._run(install, timeout=180)
 
     def _command(self) -> list[str]:
         mariadbd = shutil.which("mariadbd") or "/usr/sbin/mariadbd"

@@ -77,25 +77,25 @@ describe('rate limiting with @nestjs/throttler', () => {
   it('counts in fixed windows: the next window starts from zero, a block lasts its duration', async () => {
     jest.useFakeTimers({ now: 1_000_000 });
     const limit = 2;
-    const first = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    const first = await storage.increment('client', 60_000, limit, 60_000);
     expect(first).toEqual({
       totalHits: 1,
       timeToExpire: 60,
       isBlocked: false,
       timeToBlockExpire: 0,
     });
-    await storage.increment('client', 60_000, limit, 60_000, 'default');
-    const over = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    await storage.increment('client', 60_000, limit, 60_000);
+    const over = await storage.increment('client', 60_000, limit, 60_000);
     expect(over).toMatchObject({ totalHits: 3, isBlocked: true, timeToBlockExpire: 60 });
     jest.setSystemTime(1_000_000 + 30_000);
-    const stillBlocked = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    const stillBlocked = await storage.increment('client', 60_000, limit, 60_000);
     expect(stillBlocked).toMatchObject({ totalHits: 3, timeToExpire: 30, isBlocked: true });
-    expect(await storage.increment('other', 60_000, limit, 60_000, 'default')).toMatchObject({
+    expect(await storage.increment('other', 60_000, limit, 60_000)).toMatchObject({
       totalHits: 1,
       isBlocked: false,
     });
     jest.setSystemTime(1_000_000 + 90_001);
-    const next = await storage.increment('client', 60_000, limit, 60_000, 'default');
+    const next = await storage.increment('client', 60_000, limit, 60_000);
     expect(next).toEqual({
       totalHits: 1,
       timeToExpire: 60,
