@@ -156,6 +156,16 @@ def profile_report(command: list[str], cwd: Path, env: dict[str, str], title: st
     return "\n".join(lines)
 
 
+def write_readme_block(name: str, report: str) -> None:
+    """Puts `report` between README.md's `<!-- name:start -->` and `<!-- name:end -->` markers."""
+    readme = REPO / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    block = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", flags=re.S)
+    if not block.search(text):
+        raise SystemExit(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+    readme.write_text(block.sub(lambda m: m.group(1) + report + m.group(2), text), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
@@ -211,11 +221,7 @@ def main() -> None:
     if profile:
         print("\n" + profile)
     if args.write_readme:
-        readme = REPO / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        text = re.sub(r"(<!-- bench-copy:start -->\n).*?(\n<!-- bench-copy:end -->)",
-                      lambda m: m.group(1) + report + m.group(2), text, flags=re.S)
-        readme.write_text(text, encoding="utf-8")
+        write_readme_block("bench-copy", report)
 
 
 if __name__ == "__main__":

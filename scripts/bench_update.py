@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -28,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_copy import bench_env, children_cpu, profile_report
+from bench_copy import bench_env, children_cpu, profile_report, write_readme_block
 
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("copier.yml", "extensions", "template", "includes", "migrations")
@@ -154,13 +153,7 @@ def main() -> None:
     if profile:
         print("\n" + profile)
     if args.write_readme:
-        readme = REPO / "README.md"
-        text = readme.read_text(encoding="utf-8")
-        if "<!-- bench-update:start -->" not in text:
-            raise SystemExit("README.md has no <!-- bench-update:start --> marker")
-        text = re.sub(r"(<!-- bench-update:start -->\n).*?(\n<!-- bench-update:end -->)",
-                      lambda m: m.group(1) + report + m.group(2), text, flags=re.S)
-        readme.write_text(text, encoding="utf-8")
+        write_readme_block("bench-update", report)
 
 
 if __name__ == "__main__":

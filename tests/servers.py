@@ -825,20 +825,11 @@ def amqp_login(host: str, port: int, user: str, password: str, vhost: str = "/",
         payload = struct.pack(">HH", class_id, method_id) + args
         sock.sendall(struct.pack(">BHI", 1, 0, len(payload)) + payload + b"\xce")
 
-    def recv_exact(sock: socket.socket, size: int) -> bytes:
-        data = b""
-        while len(data) < size:
-            chunk = sock.recv(size - len(data))
-            if not chunk:
-                raise ServerError("AMQP connection closed by the server")
-            data += chunk
-        return data
-
     def recv_method(sock: socket.socket) -> tuple[int, int, bytes]:
         while True:
-            kind, _channel, size = struct.unpack(">BHI", recv_exact(sock, 7))
-            payload = recv_exact(sock, size)
-            if recv_exact(sock, 1) != b"\xce":
+            kind, _channel, size = struct.unpack(">BHI", _recv_exact(sock, 7))
+            payload = _recv_exact(sock, size)
+            if _recv_exact(sock, 1) != b"\xce":
                 raise ServerError("bad AMQP frame end")
             if kind == 1:
                 class_id, method_id = struct.unpack(">HH", payload[:4])

@@ -32,6 +32,13 @@ function context(
   } as unknown as ExecutionContext;
 }
 
+const FIRST_HIT_OF_A_WINDOW = {
+  totalHits: 1,
+  timeToExpire: 60,
+  isBlocked: false,
+  timeToBlockExpire: 0,
+};
+
 describe('rate limiting with @nestjs/throttler', () => {
   let storage: MemoryThrottlerStorage;
 
@@ -78,12 +85,7 @@ describe('rate limiting with @nestjs/throttler', () => {
     jest.useFakeTimers({ now: 1_000_000 });
     const limit = 2;
     const first = await storage.increment('client', 60_000, limit, 60_000);
-    expect(first).toEqual({
-      totalHits: 1,
-      timeToExpire: 60,
-      isBlocked: false,
-      timeToBlockExpire: 0,
-    });
+    expect(first).toEqual(FIRST_HIT_OF_A_WINDOW);
     await storage.increment('client', 60_000, limit, 60_000);
     const over = await storage.increment('client', 60_000, limit, 60_000);
     expect(over).toMatchObject({ totalHits: 3, isBlocked: true, timeToBlockExpire: 60 });
@@ -96,11 +98,6 @@ describe('rate limiting with @nestjs/throttler', () => {
     });
     jest.setSystemTime(1_000_000 + 90_001);
     const next = await storage.increment('client', 60_000, limit, 60_000);
-    expect(next).toEqual({
-      totalHits: 1,
-      timeToExpire: 60,
-      isBlocked: false,
-      timeToBlockExpire: 0,
-    });
+    expect(next).toEqual(FIRST_HIT_OF_A_WINDOW);
   });
 });
