@@ -917,8 +917,7 @@ def derive_npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, s
         "@nestjs/cli", "@nestjs/schematics", "@nestjs/testing", "@types/jest", "@types/supertest", "eslint",
         "jest", "markdownlint-cli2", "prettier", "supertest", "ts-jest", "typescript", "typescript-eslint",
     ]
-    if answers["http_adapter"] == "express":
-        dev.append("@types/express")
+    dev.append("@types/express" if answers["http_adapter"] == "express" else "fastify")
     if answers["architecture"] == "modular-monolith":
         dev.append("dependency-cruiser")
     node = stack_manifest()["node"][str(answers["node_version"])]

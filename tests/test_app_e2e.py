@@ -333,9 +333,24 @@ def check_http(render: Render, apps: dict[str | None, App], databases: dict[str 
         assert f'route="/api/v1/{context}"' in text and 'status_code="201"' in text
         if index == 0:
             check_request_logs(app, f"{api}/{item['id']}", token, f"e2e-{context}-{index}")
+            check_security_headers(app, api)
 
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def check_security_headers(app: App, api: str) -> None:
+    """What the document says of helmet: its headers on every response, not-found and errors included."""
+    responses = {"200": http("GET", f"{app.url}/health/live"), "401": http("GET", api),
+                 "404": http("GET", f"{app.url}/api/v1/no-such-route")}
+    for expected, response in responses.items():
+        headers = {name.lower(): value for name, value in response.headers.items()}
+        assert str(response.status) == expected, (expected, response.status)
+        assert headers.get("x-content-type-options") == "nosniff", (expected, headers)
+        assert headers.get("x-frame-options") == "SAMEORIGIN", (expected, headers)
+        assert "default-src 'self'" in headers.get("content-security-policy", ""), (expected, headers)
+        assert headers.get("strict-transport-security", "").startswith("max-age="), (expected, headers)
+        assert "x-powered-by" not in headers, (expected, headers)
 
 
 def check_request_logs(app: App, url: str, token: str, request_id: str) -> None:

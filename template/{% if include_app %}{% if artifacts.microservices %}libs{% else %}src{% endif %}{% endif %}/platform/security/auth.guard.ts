@@ -18,7 +18,8 @@ export class AuthGuard implements CanActivate {
     private readonly verifier: TokenVerifier,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  // Synchronous on public routes: Nest awaits a guard only when it returns a promise.
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http') {
       return true;
     }
@@ -29,7 +30,10 @@ export class AuthGuard implements CanActivate {
     if (isPublic) {
       return true;
     }
-    const request = context.switchToHttp().getRequest<AuthenticatedRequest>();
+    return this.authenticate(context.switchToHttp().getRequest<AuthenticatedRequest>());
+  }
+
+  private async authenticate(request: AuthenticatedRequest): Promise<boolean> {
     const header = request.headers.authorization;
     const [scheme, token] = (typeof header === 'string' ? header : '').split(' ');
     if (scheme?.toLowerCase() !== 'bearer' || !token) {
