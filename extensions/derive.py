@@ -671,7 +671,7 @@ def derive(answers: Mapping[str, Any]) -> Derived:
         database_info=database,
         broker_info=broker_info,
         modules=[asdict(m) for m in modules],
-        services=[asdict(s) for s in services],
+        services=[{**asdict(s), "local_database_url": local_database_url(answers, s.database)} for s in services],
         adrs=[asdict(a) for a in derive_adrs(answers, stack)],
         artifacts=derive_artifacts(answers),
         image=f"{answers['container_registry']}/{answers['project_slug']}",
@@ -837,18 +837,21 @@ class EnvVar:
     description: str
 
 
-def derive_env_vars(answers: Mapping[str, Any], services: list[Service]) -> list[EnvVar]:
+def local_database_url(answers: Mapping[str, Any], database_name: str) -> str:
+    """The URL of one service's database on the docker compose server, seen from the host."""
     database = answers["database"]
     scheme = "postgres" if database == "postgresql" else "mysql"
     port = stack_manifest()["images"][DATABASE_INFO[database]["image"]]["port"]
-    db_name = services[0].database
+    return f"{scheme}://{LOCAL_USER}:{LOCAL_PASSWORD}@localhost:{port}/{database_name}"
+
+
+def derive_env_vars(answers: Mapping[str, Any], services: list[Service]) -> list[EnvVar]:
     env = [
         EnvVar("NODE_ENV", False, "development", "development, test or production"),
         EnvVar("PORT", False, str(APP_PORT), "HTTP port the app listens on"),
         EnvVar("LOG_LEVEL", False, "info", "pino log level"),
         EnvVar("CORS_ORIGINS", False, "http://localhost:5173", "comma-separated allow-list of browser origins"),
-        EnvVar("DATABASE_URL", True,
-               f"{scheme}://{LOCAL_USER}:{LOCAL_PASSWORD}@localhost:{port}/{db_name}",
+        EnvVar("DATABASE_URL", True, local_database_url(answers, services[0].database),
                "database connection URL (a Secret in Kubernetes)"),
     ]
     if answers["cache"] or answers["message_broker"] == "redis":

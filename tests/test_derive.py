@@ -119,6 +119,12 @@ def test_derived_modules_and_services_per_architecture() -> None:
     assert [s["local_port"] for s in micro.services] == [3001, 3002, 3003]
     assert micro.services[1]["entrypoint"] == "dist/apps/appointments/main.js"
     assert all(m["schema"] is None for m in micro.modules)
+    # Each service reaches its own database on the one local server; .env points at the first.
+    urls = [s["local_database_url"] for s in micro.services]
+    assert [url.rsplit("/", 1)[1] for url in urls] == [s["database"] for s in micro.services]
+    assert len({url.rsplit("/", 1)[0] for url in urls}) == 1 and urls[0].startswith("postgres://")
+    env_url = next(v["example"] for v in micro.env_vars if v["name"] == "DATABASE_URL")
+    assert env_url == urls[0]
 
     mysql = derive.derive(default_answers(database="mysql"))
     assert all(m["schema"] is None for m in mysql.modules)
