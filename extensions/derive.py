@@ -837,12 +837,16 @@ class EnvVar:
     description: str
 
 
+def database_url(answers: Mapping[str, Any], host: str, port: int, database_name: str) -> str:
+    """A connection URL with the local development credentials."""
+    scheme = "postgres" if answers["database"] == "postgresql" else "mysql"
+    return f"{scheme}://{LOCAL_USER}:{LOCAL_PASSWORD}@{host}:{port}/{database_name}"
+
+
 def local_database_url(answers: Mapping[str, Any], database_name: str) -> str:
     """The URL of one service's database on the docker compose server, seen from the host."""
-    database = answers["database"]
-    scheme = "postgres" if database == "postgresql" else "mysql"
-    port = stack_manifest()["images"][DATABASE_INFO[database]["image"]]["port"]
-    return f"{scheme}://{LOCAL_USER}:{LOCAL_PASSWORD}@localhost:{port}/{database_name}"
+    port = stack_manifest()["images"][DATABASE_INFO[answers["database"]]["image"]]["port"]
+    return database_url(answers, "localhost", port, database_name)
 
 
 def derive_env_vars(answers: Mapping[str, Any], services: list[Service]) -> list[EnvVar]:
@@ -1253,9 +1257,8 @@ def compose_environment(answers: Mapping[str, Any], service: Service) -> dict[st
     localhost, and this service's own database."""
     servers = {server.role: server for server in derive_servers(answers, [service])}
     database = servers["database"]
-    scheme = "postgres" if answers["database"] == "postgresql" else "mysql"
     env = {
-        "DATABASE_URL": f"{scheme}://{LOCAL_USER}:{LOCAL_PASSWORD}@{database.host}:{database.port}/{service.database}",
+        "DATABASE_URL": database_url(answers, database.host, database.port, service.database),
         "OTEL_SERVICE_NAME": service.name,
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{PLATFORM['otel_service']}:{LOCAL_OBSERVABILITY_PORTS['otlp_http']}",
     }
