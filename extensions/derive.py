@@ -946,7 +946,8 @@ def derive_npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
         "typecheck": "tsc --noEmit -p tsconfig.json",
         "test": "node --experimental-vm-modules node_modules/jest/bin/jest.js",
         "test:cov": "node --experimental-vm-modules node_modules/jest/bin/jest.js --coverage",
-        "test:e2e": "node --experimental-vm-modules node_modules/jest/bin/jest.js --config test/jest-e2e.json --runInBand",
+        "test:e2e": ("node --experimental-vm-modules node_modules/jest/bin/jest.js"
+                     " --config test/jest-e2e.json --runInBand"),
         "migration:run": "typeorm migration:run -d dist/platform/database/data-source.js",
         "migration:revert": "typeorm migration:revert -d dist/platform/database/data-source.js",
         "migration:generate": "typeorm migration:generate -d dist/platform/database/data-source.js",

@@ -89,7 +89,8 @@ instance.on('response', (_client, status, _bytes, responseTime) => {
 });
 instance.on('done', (result) => {
   latencies.sort((a, b) => a - b);
-  const at = (p) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null;
+  const at = (p) =>
+    latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null;
   process.stdout.write(JSON.stringify({
     requests: latencies.length, rps: latencies.length / result.duration, errors: result.errors,
     non2xx: result.non2xx, statuses, p50: at(0.5), p95: at(0.95), p99: at(0.99), max: latencies.at(-1),
