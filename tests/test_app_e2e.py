@@ -331,6 +331,8 @@ def check_http(render: Render, apps: dict[str | None, App], databases: dict[str 
         text = metrics.body.decode()
         assert "http_request_duration_seconds_bucket" in text
         assert f'route="/api/v1/{context}"' in text and 'status_code="201"' in text
+        unobserved = [path for path in ("/health/live", "/health/ready", "/metrics") if f'route="{path}"' in text]
+        assert unobserved == [], f"probes and scrapes are in the HTTP histogram: {unobserved}"
         if index == 0:
             check_request_logs(app, f"{api}/{item['id']}", token, f"e2e-{context}-{index}")
             check_security_headers(app, api)
