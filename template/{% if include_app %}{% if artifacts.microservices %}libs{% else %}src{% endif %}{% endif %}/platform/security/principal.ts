@@ -1,10 +1,10 @@
 import type { JWTPayload } from 'jose';
 
-/** The authenticated caller, as read from a verified token. */
+/** The authenticated caller, as read from a verified token (shared by requests: read-only). */
 export interface Principal {
-  subject: string;
-  roles: string[];
-  claims: JWTPayload;
+  readonly subject: string;
+  readonly roles: readonly string[];
+  readonly claims: Readonly<JWTPayload>;
 }
 
 /** Roles from `roles` (a list) or Keycloak's `realm_access.roles`. */
