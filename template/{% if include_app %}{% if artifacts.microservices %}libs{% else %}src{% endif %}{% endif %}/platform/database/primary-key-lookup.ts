@@ -19,7 +19,11 @@ export function primaryKeyLookup<T extends ObjectLiteral>(
   if (!primary || rest.length > 0) {
     throw new Error(`${metadata.name}: a lookup by primary key needs exactly one primary column`);
   }
-  const columns = metadata.columns.map(
+  // The columns findOneBy reads: not `select: false`, not a relation's implicit key, not virtual.
+  const read = metadata.columns.filter(
+    (column) => column.isSelect && !column.isVirtual && !column.isVirtualProperty,
+  );
+  const columns = read.map(
     (column) => `${driver.escape(column.databaseName)} AS ${driver.escape(column.propertyName)}`,
   );
   const table = metadata.tablePath
@@ -36,7 +40,7 @@ export function primaryKeyLookup<T extends ObjectLiteral>(
       return null;
     }
     const entity = repository.create();
-    for (const column of metadata.columns) {
+    for (const column of read) {
       column.setEntityValue(entity, driver.prepareHydratedValue(row[column.propertyName], column));
     }
     return entity;
