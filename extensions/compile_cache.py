@@ -13,7 +13,9 @@ across processes), copier compiles about 350 strings of its own per render with 
 every part of every path name, the answers-file name and the questions' defaults, help texts and
 validators. Those compiles are kept on disk too (`CodeStore`, under
 ~/.cache/nest-playbook-template/strings), marshalled like Python's .pyc files. Setting
-NEST_PLAYBOOK_NO_BYTECODE_CACHE turns both on-disk caches off; the in-process sharing stays.
+NEST_PLAYBOOK_NO_BYTECODE_CACHE turns both on-disk caches off; the in-process sharing stays. Files
+of either cache unused for 30 days are deleted (`prune_stale`, checked once a day at most), so each
+template release's entries do not stay forever.
 
 A code object is reused only when the template name, the source text and everything else that
 changes the generated code are the same (`fingerprint`): the environment settings (delimiters,
@@ -42,6 +44,7 @@ import marshal
 import os
 import sys
 import tempfile
+import time
 import types
 from collections.abc import Callable, Mapping
 from importlib.util import MAGIC_NUMBER
@@ -62,6 +65,10 @@ EXTENSIONS_DIGEST_ATTRIBUTE = "nest_playbook_extensions_digest"
 OWN_MODULE_PREFIX = "_nest_playbook_"
 # Bump when the file layout or the key changes.
 FORMAT = b"nest-playbook-code/1\n"
+# Cache files neither read nor written for this long are deleted; the check runs once a day at most.
+STALE_AFTER_SECONDS = 30 * 24 * 3600
+PRUNE_EVERY_SECONDS = 24 * 3600
+PRUNE_MARKER = ".last-pruned"
 
 
 def shared_store() -> dict[tuple[Any, ...], Any]:
@@ -87,6 +94,48 @@ def cache_root() -> Path:
 
 def disk_cache_enabled() -> bool:
     return not os.environ.get(NO_DISK_CACHE_VARIABLE)
+
+
+def prune_stale(root: Path, now: float | None = None) -> int:
+    """Delete the cache files under `root`'s directories that were neither read nor written for
+    STALE_AFTER_SECONDS, at most once per PRUNE_EVERY_SECONDS (the marker file's mtime); return how
+    many. Last use is the later of atime (refreshed daily under Linux's default relatime) and mtime;
+    a file deleted while still in use is only compiled again, and no failure stops a render."""
+    now = time.time() if now is None else now
+    marker = root / PRUNE_MARKER
+    try:
+        if now - marker.stat().st_mtime < PRUNE_EVERY_SECONDS:
+            return 0
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return 0
+    try:
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        marker.touch()
+        os.utime(marker, (now, now))
+        directories = [entry.path for entry in os.scandir(root) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return 0
+    deleted = 0
+    for directory in directories:
+        with contextlib.suppress(OSError), os.scandir(directory) as entries:
+            for entry in entries:
+                with contextlib.suppress(OSError):
+                    status = entry.stat(follow_symlinks=False)
+                    last_used = max(status.st_atime, status.st_mtime)
+                    if entry.is_file(follow_symlinks=False) and now - last_used > STALE_AFTER_SECONDS:
+                        os.unlink(entry.path)
+                        deleted += 1
+    return deleted
+
+
+def prune_once_per_process() -> None:
+    """`prune_stale` of the cache root, the first time a process uses the disk caches."""
+    module = sys.modules.get(STORE_MODULE)
+    if module is not None and not getattr(module, "pruned", False):
+        module.pruned = True  # type: ignore[attr-defined]
+        prune_stale(cache_root())
 
 
 def _checksum(payload: bytes | memoryview) -> bytes:
@@ -261,6 +310,8 @@ class SharedCompileCache(Extension):
         original: Callable[..., Any] = environment.compile
         store = shared_store()
         disk = CodeStore(cache_root() / "strings") if disk_cache_enabled() else None
+        if disk is not None:
+            prune_once_per_process()
         # Computed at the first compile, once all extensions and filters exist: the settings digest
         # (None: compile as usual) and the replay of `preprocess`.
         shape: list[Any] = []

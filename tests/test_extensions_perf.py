@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import os
 import shutil
 import sys
+import time
 import types
 from collections.abc import Iterator
 from importlib.util import module_from_spec, spec_from_file_location
@@ -347,3 +349,53 @@ def test_derive_module_code_is_cached(private_caches: Path, tmp_path: Path) -> N
     third = extension_copy(tmp_path, "three")
     assert third.derive.check("project_slug", "Bad")
     assert compile_cache.CodeStore(stored.parent).load(stored.stem) is not None
+
+
+# --------------------------------------------------------------------------- pruning the disk caches
+
+DAY = 24 * 3600
+
+
+def cache_file(root: Path, name: str, last_used: float) -> Path:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"cached")
+    os.utime(path, (last_used, last_used))
+    return path
+
+
+def test_prune_deletes_only_files_unused_for_thirty_days(tmp_path: Path) -> None:
+    now = 2_000_000_000.0
+    stale = [cache_file(tmp_path, "strings/old.code", now - 31 * DAY),
+             cache_file(tmp_path, "jinja/__jinja2_old.cache", now - 40 * DAY)]
+    fresh = [cache_file(tmp_path, "strings/new.code", now - 29 * DAY),
+             cache_file(tmp_path, "python/recent.code", now - 60)]
+    assert compile_cache.prune_stale(tmp_path, now) == 2
+    assert [path.exists() for path in stale + fresh] == [False, False, True, True]
+    assert (tmp_path / compile_cache.PRUNE_MARKER).exists()
+
+
+def test_prune_runs_once_a_day_at_most(tmp_path: Path) -> None:
+    now = 2_000_000_000.0
+    assert compile_cache.prune_stale(tmp_path, now) == 0
+    stale = cache_file(tmp_path, "strings/old.code", now - 31 * DAY)
+    assert compile_cache.prune_stale(tmp_path, now + DAY - 60) == 0
+    assert stale.exists()
+    assert compile_cache.prune_stale(tmp_path, now + DAY + 60) == 1
+    assert not stale.exists()
+
+
+def test_prune_never_fails_the_render(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    assert compile_cache.prune_stale(blocker / "cache", 2_000_000_000.0) == 0
+
+
+def test_a_render_prunes_the_cache_root_once_per_process(private_caches: Path) -> None:
+    stale = cache_file(private_caches, "strings/old.code", time.time() - 31 * DAY)
+    environment(compile_cache.SharedCompileCache).from_string("{{ a }}")
+    assert not stale.exists()
+    stale = cache_file(private_caches, "strings/old.code", time.time() - 31 * DAY)
+    (private_caches / compile_cache.PRUNE_MARKER).unlink()
+    environment(compile_cache.SharedCompileCache).from_string("{{ b }}")
+    assert stale.exists(), "pruned again in the same process"
