@@ -77,6 +77,18 @@ def node_version(major: str) -> str:
     return (cache_root() / f"node-{major}" / ".installed").read_text(encoding="utf-8").strip()
 
 
+# npm keeps a package's metadata for minutes. Metadata cached just before a release, read next to
+# another package's fresh metadata that already needs that release, fails an install with ETARGET
+# (seen once, 2026-11-24, with @babel/generator 7.29.15). One retry that revalidates the cached
+# metadata is what a developer would do; a version that does not exist fails the retry too.
+REVALIDATE_METADATA = {"npm_config_prefer_online": "true"}
+
+
+def stale_metadata(output: str) -> bool:
+    """Whether an npm install failed on a version that the metadata it read did not list."""
+    return "code ETARGET" in output
+
+
 def npm_env(major: str) -> dict[str, str]:
     """Environment additions for running `node`, `npm` and `npx` of Node `major` (merge into os.environ)."""
     node_dir = node_bin(major).parent

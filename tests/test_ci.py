@@ -743,7 +743,7 @@ def _expand(value: Any, matrix: dict[str, Any], where: str) -> str:
 def _run_job(label: str, job: dict[str, Any], matrix: dict[str, Any], ci: dict[str, Any], base_env: dict[str, str],
              workspace: Path, runner_temp: Path, github_path: Path, log: list[str], started: list[Any]) -> None:
     """Run the steps of one job (one matrix entry) in `workspace`, the service containers as local servers."""
-    from node_runtime import npm_env
+    from node_runtime import REVALIDATE_METADATA, npm_env, stale_metadata
     from servers import SERVER_CLASSES, ServerUnavailable
 
     env: dict[str, str] = {**os.environ, **base_env}  # the machine's settings (proxy CA, ...) as on a runner
@@ -797,6 +797,11 @@ def _run_job(label: str, job: dict[str, Any], matrix: dict[str, Any], ci: dict[s
             [*reversed(github_path.read_text(encoding="utf-8").split()), step_env.get("PATH", "")])
         result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=workspace, env=step_env,
                                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1500, check=False)
+        if result.returncode != 0 and "npm install" in script and stale_metadata(result.stderr):
+            log.append(f"{step_label}: npm metadata was stale (ETARGET); installing again with it revalidated")
+            result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=workspace,
+                                    env={**step_env, **REVALIDATE_METADATA}, stdin=subprocess.DEVNULL,
+                                    capture_output=True, text=True, timeout=1500, check=False)
         assert result.returncode == 0, (
             f"{step_label} failed ({result.returncode})\n$ {script}\n{result.stdout[-6000:]}\n"
             f"{result.stderr[-4000:]}\nearlier steps:\n" + "\n".join(log))

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import pytest
 from helpers import IN_CI
-from node_runtime import node_bin, node_version, npm_env
+from node_runtime import node_bin, node_version, npm_env, stale_metadata
 from servers import (
     SERVER_CLASSES,
     KafkaServer,
@@ -513,3 +513,17 @@ def test_node_runtime(major: str) -> None:
 def test_node_runtime_rejects_a_bad_major() -> None:
     with pytest.raises(ValueError):
         node_bin("latest")
+
+
+def test_stale_metadata_recognises_npms_missing_version_error(tmp_path: Path) -> None:
+    """The retry of an install (node_runtime.REVALIDATE_METADATA) fires on what npm prints for a version
+    its metadata does not list, and not on other failures."""
+    env = {**os.environ, **npm_env("24")}
+    (tmp_path / "package.json").write_text('{"name": "probe", "version": "1.0.0"}', encoding="utf-8")
+    missing = subprocess.run(["npm", "install", "--no-save", "is-number@99.0.0"], cwd=tmp_path, env=env,
+                             capture_output=True, text=True, timeout=120, check=False)
+    assert missing.returncode != 0 and stale_metadata(missing.stderr), missing.stderr
+    (tmp_path / "package.json").write_text("{not json", encoding="utf-8")
+    broken = subprocess.run(["npm", "install", "--no-save"], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert broken.returncode != 0 and not stale_metadata(broken.stderr), broken.stderr
