@@ -795,13 +795,13 @@ def _run_job(label: str, job: dict[str, Any], matrix: dict[str, Any], ci: dict[s
         step_env = {**env, **{k: _expand(v, matrix, step_label) for k, v in (step.get("env") or {}).items()}}
         step_env["PATH"] = os.pathsep.join(
             [*reversed(github_path.read_text(encoding="utf-8").split()), step_env.get("PATH", "")])
-        result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=workspace, env=step_env,
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1500, check=False)
-        if result.returncode != 0 and "npm install" in script and stale_metadata(result.stderr):
+        for attempt_env in (step_env, {**step_env, **REVALIDATE_METADATA}):
+            result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=workspace, env=attempt_env,
+                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1500,
+                                    check=False)
+            if result.returncode == 0 or "npm install" not in script or not stale_metadata(result.stderr):
+                break
             log.append(f"{step_label}: npm metadata was stale (ETARGET); installing again with it revalidated")
-            result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=workspace,
-                                    env={**step_env, **REVALIDATE_METADATA}, stdin=subprocess.DEVNULL,
-                                    capture_output=True, text=True, timeout=1500, check=False)
         assert result.returncode == 0, (
             f"{step_label} failed ({result.returncode})\n$ {script}\n{result.stdout[-6000:]}\n"
             f"{result.stderr[-4000:]}\nearlier steps:\n" + "\n".join(log))
