@@ -763,7 +763,9 @@ def test_document_matches_generated_code(render: Render) -> None:
         f"LatencyObjectiveMissed alert rely on: {telemetry['http_buckets']}")
     bootstrap = (platform / "http" / "bootstrap.ts").read_text(encoding="utf-8")
     assert "setGlobalPrefix('api'" in bootstrap and "defaultVersion: '1'" in bootstrap
-    assert "['health/live', 'health/ready', 'metrics']" in bootstrap
+    assert "['health/ready', 'metrics']" in bootstrap
+    liveness = (platform / "health" / "liveness.ts").read_text(encoding="utf-8")
+    assert "LIVENESS_PATH = '/health/live'" in liveness and "registerLiveness(app);" in bootstrap
     guards = (platform / "platform.module.ts").read_text(encoding="utf-8")
     order = [guards.index(f"useClass: {guard}") for guard in ("ThrottlerGuard", "AuthGuard", "RolesGuard")]
     assert order == sorted(order), "the global guards no longer run rate limit, authentication, roles"
