@@ -8,7 +8,7 @@ the same NestJS version and HTTP adapter), one GET route returning JSON. autocan
 drives, alternating in the same run, for --duration seconds with --connections connections each:
 
     bare  GET /                         the baseline
-    app   GET /health/live              the full platform stack on a route without I/O
+    app   GET /health/live              the probe: the adapter's request hooks (security headers, request id)
     app   GET /api/v1/<context>/<id>    a database-backed read of one bounded context (token, DB query)
 
 Every response latency is recorded (autocannon's own summary has no p95), and the script prints req/s,
