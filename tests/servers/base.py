@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import ClassVar
 
@@ -270,3 +270,18 @@ class Server:
             raise ServerError(f"{self.kind}: {' '.join(command)} exited {result.returncode}\n"
                               f"{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
         return str(result.stdout)
+
+
+class SqlServer(Server):
+    """A database server (PostgreSQL, MariaDB): ready once `SELECT 1` answers, as the administrator
+    before the app's user exists, then as that user over TCP. Subclasses run SQL with their client."""
+
+    _execute: Callable[..., list[list[str]]]
+
+    def _ready(self) -> None:
+        if self._set_up:
+            answer = self._execute("SELECT 1", database=self.database, as_app=True)
+        else:
+            answer = self._execute("SELECT 1")
+        if answer != [["1"]]:
+            raise ServerError(f"SELECT 1 answered {answer}")

@@ -10,7 +10,7 @@ import pymysql  # type: ignore[import-untyped]
 from pymysql.constants import CLIENT  # type: ignore[import-untyped]
 from pymysql.converters import conversions  # type: ignore[import-untyped]
 
-from .base import Server
+from .base import SqlServer
 from .errors import ServerError
 from .process import IS_ROOT, chown
 
@@ -19,7 +19,7 @@ from .process import IS_ROOT, chown
 _TEXT_RESULTS = {key: encoder for key, encoder in conversions.items() if not isinstance(key, int)}
 
 
-class MariaDbServer(Server):
+class MariaDbServer(SqlServer):
     """MariaDB (Debian's mariadb-server) for the `mysql` answer; the app's mysql2 driver takes the mysql:// URL.
     Runs as the `mysql` account when we are root. root@localhost has no password and is reachable only through
     the unix socket in the data directory; `app`@`%` has a password and all privileges (it may create databases).
@@ -109,14 +109,6 @@ class MariaDbServer(Server):
         except pymysql.MySQLError as error:
             raise ServerError(f"{self.kind}: {error}") from error
         return rows
-
-    def _ready(self) -> None:
-        if self._set_up:
-            answer = self._execute("SELECT 1", database=self.database, as_app=True)
-        else:
-            answer = self._execute("SELECT 1")
-        if answer != [["1"]]:
-            raise ServerError(f"SELECT 1 answered {answer}")
 
     def _setup(self) -> None:
         self._execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (self.user, self.password))

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.pq import ExecStatus
 
-from .base import Server
+from .base import SqlServer
 from .errors import ServerError
 from .process import chown
 
@@ -24,7 +24,7 @@ def _postgres_bin() -> Path:
     return versions[-1].parent if versions else Path("/usr/lib/postgresql/15/bin")
 
 
-class PostgresServer(Server):
+class PostgresServer(SqlServer):
     """PostgreSQL from Debian's postgresql package; runs as the `postgres` account when we are root (initdb and
     postgres refuse root). Superuser `postgres` over the unix socket in the data directory (trust); user `app`
     over TCP with a SCRAM password, owner of database `app`, with CREATEDB. Readiness is `SELECT 1` through
@@ -95,14 +95,6 @@ class PostgresServer(Server):
         except psycopg.Error as error:
             raise ServerError(f"{self.kind}: {error}") from error
         return rows
-
-    def _ready(self) -> None:
-        if self._set_up:
-            answer = self._execute("SELECT 1", database=self.database, as_app=True)
-        else:
-            answer = self._execute("SELECT 1")
-        if answer != [["1"]]:
-            raise ServerError(f"SELECT 1 answered {answer}")
 
     def _setup(self) -> None:
         self._execute(pgsql.SQL("CREATE ROLE {} LOGIN CREATEDB PASSWORD {}").format(
