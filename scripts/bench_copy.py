@@ -12,7 +12,7 @@ before. `--no-disk-cache` turns the template's on-disk caches off (NEST_PLAYBOOK
 which is close to a first run. `--profile` adds one copy under cProfile and prints where its time
 goes: the template's extension code against copier's own per-file work.
 
-    .venv/bin/python scripts/bench_copy.py [--runs 9] [--no-disk-cache] [--profile] [--write-readme]
+    .venv/bin/python scripts/bench_copy.py [--runs 9] [--no-disk-cache] [--profile] [--write-contributing]
 """
 
 from __future__ import annotations
@@ -156,20 +156,20 @@ def profile_report(command: list[str], cwd: Path, env: dict[str, str], title: st
     return "\n".join(lines)
 
 
-def write_readme_block(name: str, report: str) -> None:
-    """Puts `report` between README.md's `<!-- name:start -->` and `<!-- name:end -->` markers."""
-    readme = REPO / "README.md"
-    text = readme.read_text(encoding="utf-8")
+def write_contributing_block(name: str, report: str) -> None:
+    """Puts `report` between CONTRIBUTING.md's `<!-- name:start -->` and `<!-- name:end -->` markers."""
+    document = REPO / "CONTRIBUTING.md"
+    text = document.read_text(encoding="utf-8")
     block = re.compile(rf"(<!-- {name}:start -->\n).*?(\n<!-- {name}:end -->)", flags=re.S)
     if not block.search(text):
-        raise SystemExit(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
-    readme.write_text(block.sub(lambda m: m.group(1) + report + m.group(2), text), encoding="utf-8")
+        raise SystemExit(f"CONTRIBUTING.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+    document.write_text(block.sub(lambda m: m.group(1) + report + m.group(2), text), encoding="utf-8")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--write-readme", action="store_true", help="put the figures into README.md")
+    parser.add_argument("--write-contributing", action="store_true", help="put the figures into CONTRIBUTING.md")
     parser.add_argument("--no-disk-cache", action="store_true",
                         help="turn the template's on-disk compile caches off (NEST_PLAYBOOK_NO_BYTECODE_CACHE)")
     parser.add_argument("--profile", action="store_true", help="also profile one copy and print the breakdown")
@@ -220,8 +220,8 @@ def main() -> None:
     print(report)
     if profile:
         print("\n" + profile)
-    if args.write_readme:
-        write_readme_block("bench-copy", report)
+    if args.write_contributing:
+        write_contributing_block("bench-copy", report)
 
 
 if __name__ == "__main__":

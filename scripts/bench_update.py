@@ -13,7 +13,7 @@ The runs use a cache directory of their own (XDG_CACHE_HOME in the temporary dir
 one untimed warm-up copy; `--no-disk-cache` turns the template's on-disk caches off, and
 `--profile` adds one update under cProfile with the breakdown of its time (see bench_copy.py).
 
-    .venv/bin/python scripts/bench_update.py [--runs 7] [--no-disk-cache] [--profile] [--write-readme]
+    .venv/bin/python scripts/bench_update.py [--runs 7] [--no-disk-cache] [--profile] [--write-contributing]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_copy import bench_env, children_cpu, profile_report, write_readme_block
+from bench_copy import bench_env, children_cpu, profile_report, write_contributing_block
 
 REPO = Path(__file__).resolve().parent.parent
 PARTS = ("copier.yml", "extensions", "template", "includes", "migrations")
@@ -95,7 +95,7 @@ def generated_project(copier_bin: str, repo: Path, project: Path, env: dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument("--write-readme", action="store_true", help="put the figures into README.md")
+    parser.add_argument("--write-contributing", action="store_true", help="put the figures into CONTRIBUTING.md")
     parser.add_argument("--without-compile-cache", action="store_true",
                         help="leave extensions/compile_cache.py out of the template, for comparison")
     parser.add_argument("--no-disk-cache", action="store_true",
@@ -152,8 +152,8 @@ def main() -> None:
     print(report)
     if profile:
         print("\n" + profile)
-    if args.write_readme:
-        write_readme_block("bench-update", report)
+    if args.write_contributing:
+        write_contributing_block("bench-update", report)
 
 
 if __name__ == "__main__":
