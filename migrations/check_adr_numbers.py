@@ -2,7 +2,7 @@
 
     python check_adr_numbers.py <template root> <answers file>
 
-The template's records are numbered 0001 up to TEAM_ADR_FIRST - 1 (extensions/derive.py) in the
+The template's records are numbered 0001 up to TEAM_ADR_FIRST - 1 (extensions/playbook/adrs.py) in the
 order of its append-only catalogue; the team's own records start at TEAM_ADR_FIRST. This check
 runs in the generated repository once copier has written the update:
 
@@ -18,6 +18,7 @@ Nothing is renamed or deleted: ADRs belong to the team.
 
 from __future__ import annotations
 
+import importlib
 import re
 import sys
 from collections import defaultdict
@@ -31,22 +32,24 @@ ADR_DIR = Path("docs/adr")
 RECORD = re.compile(r"^(\d{4})-.+\.md$")
 
 
-def load_derive(template_root: Path) -> ModuleType:
-    path = template_root / "extensions" / "derive.py"
-    spec = spec_from_file_location("_adr_check_derive", path)
+def load_adrs(template_root: Path) -> ModuleType:
+    """The template's ADR catalogue module (extensions/playbook/adrs.py), loaded by path."""
+    directory = template_root / "extensions" / "playbook"
+    spec = spec_from_file_location("_adr_check_playbook", directory / "__init__.py",
+                                   submodule_search_locations=[str(directory)])
     if spec is None or spec.loader is None:
-        raise SystemExit(f"check_adr_numbers: cannot load {path}")
-    module = module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+        raise SystemExit(f"check_adr_numbers: cannot load {directory}")
+    package = module_from_spec(spec)
+    sys.modules[spec.name] = package
+    spec.loader.exec_module(package)
+    return importlib.import_module(f"{spec.name}.adrs")
 
 
-def template_records(derive: ModuleType, answers: dict[str, object]) -> set[str] | None:
+def template_records(adrs: ModuleType, answers: dict[str, object]) -> set[str] | None:
     """File names of the records this template version generates, or None if the answers are incomplete."""
     try:
-        return {adr.file for adr in derive.derive_adrs(answers, derive.stack_manifest())}
-    except (KeyError, ValueError):
+        return {adr.file for adr in adrs.adrs(answers)}
+    except (KeyError, ValueError, TypeError):
         return None
 
 
@@ -84,9 +87,9 @@ def main(argv: list[str]) -> int:
     template_root, answers_path = Path(argv[0]), Path(argv[1])
     if not ADR_DIR.is_dir():
         return 0
-    derive = load_derive(template_root)
+    adrs = load_adrs(template_root)
     answers = yaml.safe_load(answers_path.read_text(encoding="utf-8")) if answers_path.is_file() else {}
-    errors, warnings = check(ADR_DIR, derive.TEAM_ADR_FIRST, template_records(derive, answers or {}))
+    errors, warnings = check(ADR_DIR, adrs.TEAM_ADR_FIRST, template_records(adrs, answers or {}))
     for line in warnings:
         print(f"check_adr_numbers: warning: {line}", file=sys.stderr)
     for line in errors:

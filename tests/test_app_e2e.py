@@ -10,7 +10,7 @@ consumed by another, and a clean exit on SIGTERM.
 Renders (the issue's list): (1) monolith, PostgreSQL, Express, Node 22; (2) modular monolith, MySQL (MariaDB),
 Fastify, Redis cache, RabbitMQ, CQRS, Node 24; (3) microservices x3, PostgreSQL, Fastify, NATS, Node 24;
 (4) microservices x2, PostgreSQL, Fastify, Kafka, Node 24, against Tansu, a Kafka-compatible broker (see
-tests/servers.py); KafkaJS creates the topics on first use.
+tests/servers/); KafkaJS creates the topics on first use.
 """
 
 from __future__ import annotations

@@ -95,9 +95,9 @@ def package_scripts(rendered: Path) -> dict[str, str]:
 
 def npm_scripts_contract(rendered: Path) -> dict[str, str]:
     """The npm scripts the template promises (the derived context), for renders without package.json."""
-    from extensions import derive
+    from extensions.playbook import contract
 
-    return derive.derive_npm_scripts(answers_of(rendered))
+    return contract.npm_scripts(answers_of(rendered))
 
 
 def expected_servers(answers: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -753,7 +753,7 @@ def _run_job(label: str, job: dict[str, Any], matrix: dict[str, Any], ci: dict[s
     for service_id, service in (job.get("services") or {}).items():
         kind = SERVER_KINDS[service_id]
         if kind not in SERVER_CLASSES:
-            pytest.fail(f"no local server for {service_id} (tests/servers.py)")
+            pytest.fail(f"no local server for {service_id} (tests/servers/)")
         container_env = {k: _expand(v, matrix, label) for k, v in (service.get("env") or {}).items()}
         user = next((v for k, v in container_env.items() if k.endswith(("_USER", "_DEFAULT_USER"))), "app")
         password = next((v for k, v in container_env.items()

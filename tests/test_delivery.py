@@ -25,12 +25,14 @@ from filelock import FileLock
 from helpers import IN_CI, NODE_TOOLS, TESTS, Renderer, files, load_yaml, run, tool
 from matrix import Combination, all_combinations
 
-from extensions import derive
+from extensions.playbook import backing, contexts, model, objectives
+from extensions.playbook import delivery as delivery_model
+from extensions.playbook.data import stack_manifest
 
-ENVIRONMENTS = derive.ENVIRONMENTS
-STACK = derive.stack_manifest()
+ENVIRONMENTS = delivery_model.ENVIRONMENTS
+STACK = stack_manifest()
 K8S_VERSIONS = (STACK["kubernetes"]["oldest"], STACK["kubernetes"]["newest"])
-APP_PORT = derive.APP_PORT
+APP_PORT = contexts.APP_PORT
 NONROOT = 65532
 CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "TRUE"}
 CHECKOV_BATCH = 6  # renders per checkov call
@@ -60,8 +62,8 @@ def answers_of(rendered: Path) -> dict[str, Any]:
     return {key: value for key, value in data.items() if not key.startswith("_")}
 
 
-def derived(rendered: Path) -> derive.Derived:
-    return derive.derive(answers_of(rendered))
+def derived(rendered: Path) -> model.Model:
+    return model.build(answers_of(rendered))
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:
@@ -773,7 +775,7 @@ def test_artifacts_agree_with_each_other_and_the_app_contract(rendered: Path, de
             assert config["SWAGGER_ENABLED"] == ("false" if env == "prod" else "true")
             heap = int(config["NODE_OPTIONS"].split("=")[1])
             limit = container["resources"]["limits"]["memory"]
-            assert limit.endswith("Mi") and heap == int(int(limit[:-2]) * derive.HEAP_SHARE)
+            assert limit.endswith("Mi") and heap == int(int(limit[:-2]) * delivery_model.HEAP_SHARE)
             # The migration Job runs the same image and the compose migrate service's command.
             job = jobs[f"{name}-migrate"]
             job_container = job["spec"]["template"]["spec"]["containers"][0]
@@ -946,7 +948,7 @@ def test_architecture_document_agrees_where_it_describes_deployment(rendered: Pa
     assert not missing, f"the document does not state: {missing}"
 
 
-# ---------------------------------------------------------------------------------------------- derive units
+# ----------------------------------------------------------------------------------------------- model units
 
 
 def example_answers(name: str) -> dict[str, Any]:
@@ -959,16 +961,16 @@ def test_alert_thresholds_are_plain_decimals() -> None:
              99.95: ("0.0005", "0.0072", "0.003"), 99.99: ("0.0001", "0.00144", "0.0006"),
              99.999: ("0.00001", "0.000144", "0.00006")}
     for availability, (budget, fast, slow) in cases.items():
-        alerts = derive.alert_thresholds({**base, "slo_availability": availability})
+        alerts = objectives.alert_thresholds({**base, "slo_availability": availability})
         assert (alerts["error_budget"], alerts["fast_burn"], alerts["slow_burn"]) == (budget, fast, slow)
     for latency, bucket in {200: "0.2", 150: "0.15", 1000: "1", 2500: "2.5", 60000: "60"}.items():
-        assert derive.alert_thresholds({**base, "p95_latency_ms": latency})["latency_bucket"] == bucket
+        assert objectives.alert_thresholds({**base, "p95_latency_ms": latency})["latency_bucket"] == bucket
 
 
 def test_environment_sizing_keeps_the_heap_below_the_memory_limit() -> None:
     answers = example_answers("minimal-general")
     names = []
-    for env in derive.derive(answers).delivery["environments"]:
+    for env in model.build(answers).delivery["environments"]:
         names.append(env["name"])
         assert env["namespace"] == f"notes-{env['name']}"
         assert env["heap_mb"] == int(env["memory_limit_mi"] * 0.75) < env["memory_limit_mi"]
@@ -979,17 +981,17 @@ def test_environment_sizing_keeps_the_heap_below_the_memory_limit() -> None:
 
 
 def test_delivery_services_follow_the_architecture() -> None:
-    monolith = derive.derive(example_answers("minimal-general")).delivery
+    monolith = model.build(example_answers("minimal-general")).delivery
     assert monolith["build_arg"] is None
     (service,) = monolith["services"]
     assert service["image"] == "registry.internal.example:5000/tools/notes"
-    assert service["data_source"] == derive.MONOLITH_DATA_SOURCE
+    assert service["data_source"] == "dist/platform/database/data-source.js"
     assert service["migrate_args"] == ["node_modules/typeorm/cli.js", "migration:run", "-d",
-                                       derive.MONOLITH_DATA_SOURCE]
+                                       "dist/platform/database/data-source.js"]
     assert service["paths"] == ["/api"]
     assert service["compose_environment"]["DATABASE_URL"] == "postgres://app:change-me@postgres:5432/notes"
 
-    micro = derive.derive(example_answers("ecommerce-microservices-kafka")).delivery
+    micro = model.build(example_answers("ecommerce-microservices-kafka")).delivery
     assert micro["build_arg"] == "APP"
     names = [s["name"] for s in micro["services"]]
     assert names == ["shop-catalog", "shop-orders", "shop-payments"]
@@ -998,7 +1000,7 @@ def test_delivery_services_follow_the_architecture() -> None:
         assert s["data_source"] == f"dist/apps/{s['app']}/src/data-source.js"
         assert s["paths"] == [f"/api/v1/{s['app']}"]
         assert s["compose_environment"]["DATABASE_URL"] == f"mysql://app:change-me@mysql:3306/{s['app']}"
-        assert s["compose_environment"]["BROKER_URL"] == f"kafka:{derive.KAFKA_INTERNAL_PORT}"
+        assert s["compose_environment"]["BROKER_URL"] == f"kafka:{backing.KAFKA_INTERNAL_PORT}"
         assert s["config"]["BROKER_URL"] == "kafka.messaging.svc.cluster.local:9092"
         assert s["config"]["OTEL_SERVICE_NAME"] == s["name"]
     assert [e["port"] for e in micro["egress"]] == [3306, 6379, 9092]
@@ -1006,7 +1008,7 @@ def test_delivery_services_follow_the_architecture() -> None:
 
 def test_kubernetes_config_never_holds_a_secret() -> None:
     for name in ("minimal-general", "healthcare-modular-aws", "finance-microservices-azure"):
-        data = derive.derive(example_answers(name))
+        data = model.build(example_answers(name))
         secrets = {e["name"] for e in data.env_vars if e["secret"]}
         for service in data.delivery["services"]:
             assert set(service["secret_keys"]) == secrets
@@ -1018,7 +1020,7 @@ def test_kubernetes_config_never_holds_a_secret() -> None:
 
 def test_public_paths_per_api_style() -> None:
     base = example_answers("minimal-general")
-    service = derive.derive_services(base, derive.derive_modules(base))[0]
-    assert derive.public_paths({**base, "api_styles": ["rest", "graphql", "websocket", "grpc"]}, service) == [
+    service = contexts.services(base, contexts.modules(base))[0]
+    assert delivery_model.public_paths({**base, "api_styles": ["rest", "graphql", "websocket", "grpc"]}, service) == [
         "/api", "/graphql", "/socket.io"]
-    assert derive.public_paths({**base, "api_styles": ["grpc"]}, service) == []
+    assert delivery_model.public_paths({**base, "api_styles": ["grpc"]}, service) == []

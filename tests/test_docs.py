@@ -27,7 +27,9 @@ from helpers import REPO, TESTS, Renderer, load_yaml, run, tool
 from markdown_it import MarkdownIt
 from matrix import Combination, all_combinations
 
-from extensions import derive
+from extensions.playbook import contract, data, model, objectives
+from extensions.playbook import text as escaping
+from extensions.playbook.answers import choice_labels as answer_labels
 
 DOC = Path("docs/architecture/DOC006-BackendArchitecture.md")
 ADR_DIR = Path("docs/adr")
@@ -218,7 +220,7 @@ class Render:
 def load_render(root: Path) -> Render:
     answers = load_yaml(root / ".copier-answers.yml")
     answers = {k: v for k, v in answers.items() if not k.startswith("_")}
-    ctx = derive.derive(answers).as_context()
+    ctx = model.build(answers).as_context()
     adr_texts = {a["key"]: (root / ADR_DIR / a["file"]).read_text(encoding="utf-8")
                  for a in ctx["adrs"] if (root / ADR_DIR / a["file"]).exists()}
     return Render(root, answers, ctx, (root / DOC).read_text(encoding="utf-8"), adr_texts)
@@ -459,7 +461,7 @@ def check_l2_infrastructure(r: Render) -> list[str]:
 def check_l1_external_systems(r: Render) -> list[str]:
     block = r.diagram("(C4 level 1")
     return [f"L1 lacks {ext['name']!r}" for ext in r.ctx["profile"]["external_systems"]
-            if f'["{derive.mermaid_text(ext["name"])}<br/>' not in block]
+            if f'["{escaping.mermaid_text(ext["name"])}<br/>' not in block]
 
 
 def check_l3_modules(r: Render) -> list[str]:
@@ -518,7 +520,7 @@ def check_cloud(r: Render) -> list[str]:
 
 def check_api_sections(r: Render) -> list[str]:
     titles = [h.text for h in headings(r.section("9")) if h.level == 3]
-    styles = [derive.CHOICE_LABELS["api_styles"][s] for s in r.answers["api_styles"]]
+    styles = [answer_labels()["api_styles"][s] for s in r.answers["api_styles"]]
     expected = [s for s in ("REST", "GraphQL", "gRPC", "WebSocket")
                 if s in styles or (s == "REST" and r.answers["include_app"])]
     found = [t.split(" ", 1)[1] for t in titles[1:]]
@@ -554,7 +556,7 @@ def check_questions(r: Render) -> list[str]:
 
 def check_adr_index_in_doc(r: Render) -> list[str]:
     rows = table_rows(r.section("15"))
-    expected = [[f"[ADR-{a['id']}](../adr/{a['file']})", derive.md_text(a["title"]), a["status"]]
+    expected = [[f"[ADR-{a['id']}](../adr/{a['file']})", escaping.md_text(a["title"]), a["status"]]
                 for a in r.ctx["adrs"]]
     return [] if rows == expected else [f"section 15 index {rows} != {expected}"]
 
@@ -676,7 +678,7 @@ def test_every_fact_applies_to_some_combination() -> None:
     for combo in COMBINATIONS:
         answers = {**questions, **combo.answers}
         industry = answers["industry"]
-        profile = derive.industry_profile(industry)
+        profile = data.industry_profile(industry)
         if "compliance" not in combo.answers:
             answers["compliance"] = profile["compliance"]
         effective.append(answers)
@@ -733,7 +735,7 @@ def test_adr_options_are_the_question_choices(render: Render) -> None:
     for key, question in questions.items():
         options = [line[2:] for line in sections(render.adr(key), 2)["Considered Options"].splitlines()
                    if line.startswith("* ")]
-        assert options == list(derive.CHOICE_LABELS[question].values()), f"{key}: {options}"
+        assert options == list(answer_labels()[question].values()), f"{key}: {options}"
 
 
 # ------------------------------------------------------------------------------------ the code agrees
@@ -807,7 +809,7 @@ def test_golden_document(renderer: Renderer, example: Combination, request: pyte
 
 def test_choice_labels_match_copier_yml() -> None:
     questions = load_yaml(REPO / "copier.yml")
-    for name, labels in derive.CHOICE_LABELS.items():
+    for name, labels in answer_labels().items():
         choices = questions[name]["choices"]
         expected = {(c["value"] if isinstance(c, dict) else c): label for label, c in choices.items()}
         assert labels == {str(k): v for k, v in expected.items()}, name
@@ -815,23 +817,23 @@ def test_choice_labels_match_copier_yml() -> None:
 
 def test_slo_and_telemetry_derivations() -> None:
     base = {"slo_availability": 99.95, "p95_latency_ms": 150, "coverage_threshold": 85}
-    slo = derive.derive_slo(base)
+    slo = objectives.slo(base)
     assert slo["availability"] == "99.95" and slo["error_budget_percent"] == "0.05"
     assert slo["budget_minutes"] == "21.6" and slo["p95_seconds"] == "0.15" and slo["coverage"] == 85
-    assert derive.derive_slo({**base, "slo_availability": 99.0})["availability"] == "99"
-    buckets = derive.derive_telemetry(base)["http_buckets"]
+    assert objectives.slo({**base, "slo_availability": 99.0})["availability"] == "99"
+    buckets = objectives.telemetry(base)["http_buckets"]
     assert 0.15 in buckets and buckets == sorted(buckets)
-    assert derive.derive_telemetry({**base, "p95_latency_ms": 250})["http_buckets"].count(0.25) == 1
+    assert objectives.telemetry({**base, "p95_latency_ms": 250})["http_buckets"].count(0.25) == 1
 
 
 def test_cloud_services_name_only_the_chosen_cloud() -> None:
     answers = {"cloud": "gcp", "database": "mysql", "message_broker": "rabbitmq"}
-    services = derive.derive_cloud_services(answers)
+    services = model.cloud_services(answers)
     assert services is not None
     assert services["database"] == "Cloud SQL for MySQL" and services["broker"] is None
-    assert derive.derive_cloud_services({**answers, "cloud": "on-prem"}) is None
+    assert model.cloud_services({**answers, "cloud": "on-prem"}) is None
     for cloud in CLOUD_TOKENS:
-        values = json.dumps(derive.CLOUD_SERVICES[cloud])
+        values = json.dumps(data.load_data("clouds")[cloud]["services"])
         for other, other_tokens in CLOUD_TOKENS.items():
             if other != cloud:
                 assert not [t for t in other_tokens if re.search(rf"(?<![\w-]){re.escape(t)}(?![\w-])", values)]
@@ -839,13 +841,13 @@ def test_cloud_services_name_only_the_chosen_cloud() -> None:
 
 def test_decision_date_honours_source_date_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
-    assert derive.decision_date() == "2026-01-01"
+    assert model.decision_date() == "2026-01-01"
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", derive.decision_date())
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", model.decision_date())
 
 
 def test_mermaid_text_escapes_label_breakers() -> None:
-    assert derive.mermaid_text('Shop: "A" & <B> #1; [x] (y) {z} |') == \
+    assert escaping.mermaid_text('Shop: "A" & <B> #1; [x] (y) {z} |') == \
         "Shop: #34;A#34; & #60;B#62; #35;1#59; #91;x#93; #40;y#41; #123;z#125; #124;"
 
 
@@ -856,6 +858,6 @@ def test_npm_dependencies_match_package_json(renderer: Renderer) -> None:
             continue
         answers = {k: v for k, v in load_yaml(root / ".copier-answers.yml").items() if not k.startswith("_")}
         declared = json.loads((root / "package.json").read_text(encoding="utf-8"))
-        expected = derive.derive_npm_dependencies(answers)
+        expected = contract.npm_dependencies(answers)
         assert declared["dependencies"] == expected["runtime"], combo.id
         assert declared["devDependencies"] == expected["dev"], combo.id

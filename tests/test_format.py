@@ -4,7 +4,7 @@ The generated CI's lint job gates on `npm run format:check` (`prettier --check .
 .prettierrc.json and .prettierignore), so a template change that prints one line differently from
 Prettier would fail every new repository's first push. This runs the Prettier version the stack
 manifest pins (installed exactly in tests/node) on each render, and on a few renders whose names are
-as long and as short as the validators allow, so that the layout helpers of extensions/derive.py
+as long and as short as the validators allow, so that the layout helpers of extensions/playbook/typescript.py
 (ts_list, ts_import, ts_assign) are exercised where a line crosses the print width.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from helpers import REPO, TESTS, Renderer, load_yaml, require_node_package, run, tool
 
-from extensions import derive
+from extensions.playbook import contract, validators
 
 STACK_PRETTIER = load_yaml(REPO / "extensions" / "data" / "stack.yml")["npm"]["dev"]["prettier"]
 LONG_CONTEXTS = [
@@ -93,7 +93,7 @@ def test_prettier_pins_agree() -> None:
     assert STACK_PRETTIER.count(".") == 2 and STACK_PRETTIER.replace(".", "").isdigit(), (
         f"the stack manifest pins prettier {STACK_PRETTIER!r}: an exact version, since the CI gates on its output")
     assert tools.get("prettier") == STACK_PRETTIER, (tools.get("prettier"), STACK_PRETTIER)
-    assert derive.derive_npm_dependencies({
+    assert contract.npm_dependencies({
         "api_styles": ["rest"], "message_broker": "none", "http_adapter": "fastify", "database": "postgresql",
         "cqrs": False, "cache": False, "architecture": "monolith", "node_version": "24",
     })["dev"]["prettier"] == STACK_PRETTIER
@@ -107,5 +107,5 @@ def test_generated_sources_are_prettier_clean(rendered: Path) -> None:
 def test_prettier_clean_at_the_print_width(renderer: Renderer, name: str) -> None:
     answers = EDGE_RENDERS[name]
     for context in answers["bounded_contexts"]:
-        assert derive.check("bounded_contexts", [context]) == "", context
+        assert validators.check("bounded_contexts", [context]) == "", context
     check_render(renderer.render(name, answers))

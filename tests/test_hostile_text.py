@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from extensions import derive
+from extensions.playbook import validators
 
 TRICKY_FRAGMENTS = [
     '"', "'", ":", ": ", "#", " #", "{{ x }}", "{% raw %}", "${{ github.token }}", "\\", "\\n", "`", "*", "_",
@@ -78,8 +78,8 @@ def check_outputs(out: Path, name: str, description: str) -> None:
                                                                    HealthCheck.too_slow])
 @given(name=hostile_text(80), description=hostile_text(300))
 def test_hostile_free_text_round_trips(renderer: Renderer, name: str, description: str) -> None:
-    assert derive.check("project_name", name) == ""
-    assert derive.check("description", description) == ""
+    assert validators.check("project_name", name) == ""
+    assert validators.check("description", description) == ""
     out = Path(tempfile.mkdtemp(prefix="hostile-"))
     try:
         answers: dict[str, Any] = {"project_name": name, "description": description, "project_slug": "hostile"}

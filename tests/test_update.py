@@ -27,7 +27,8 @@ from helpers import EXAMPLES, REPO, TEMPLATE_PARTS, files, load_yaml, run, tool
 from packaging.version import Version
 from pathspec import PathSpec
 
-from extensions import derive
+from extensions.playbook import adrs, model
+from extensions.playbook.data import stack_manifest
 
 PARTS = (*TEMPLATE_PARTS, "migrations")
 OLD = "0.9.0"
@@ -186,8 +187,10 @@ def older_release(repo: Path, doc_source: Path, new_line: str, pin: tuple[str, s
     doc_source.write_text(source.replace(new_line, OLD_SENTENCE, 1), encoding="utf-8")
     stack = repo / "extensions" / "data" / "stack.yml"
     stack.write_text(stack.read_text(encoding="utf-8").replace(pin[1], pin[0]), encoding="utf-8")
-    with (repo / "extensions" / "derive.py").open("a", encoding="utf-8") as handle:
-        handle.write(f"\n\nADR_CATALOGUE = tuple(entry for entry in ADR_CATALOGUE if entry[0] != {dropped_adr!r})\n")
+    catalogue = repo / "extensions" / "data" / "adrs.yml"
+    records = yaml.safe_load(catalogue.read_text(encoding="utf-8"))
+    records["records"] = [record for record in records["records"] if record["key"] != dropped_adr]
+    catalogue.write_text(yaml.safe_dump(records, sort_keys=False), encoding="utf-8")
     rename = re.compile(rf"\b{NEW_NAME}\b")
     for part in ("copier.yml", "extensions", "template", "includes"):
         root = repo / part
@@ -240,18 +243,18 @@ def build_releases(env: Env, base: Path) -> dict[str, Any]:
 
     sources = [repo / "template" / f"{DOC}.jinja", *sorted((repo / "includes" / "doc").glob("*.jinja"))]
     doc_source, new_line = static_doc_line((fresh / DOC).read_text(encoding="utf-8"), sources)
-    new_pin = str(derive.stack_manifest()["node"][str(answers["node_version"])]["version"])
+    new_pin = str(stack_manifest()["node"][str(answers["node_version"])]["version"])
     old_pin = older_version(new_pin)
     assert old_pin not in (repo / "extensions" / "data" / "stack.yml").read_text(encoding="utf-8")
-    adrs = derive.derive(answers).adrs
+    records = model.build(answers).adrs
 
     env.git(repo, "checkout", "-q", "-b", "older")
-    older_release(repo, doc_source, new_line, (old_pin, new_pin), adrs[-1]["key"])
+    older_release(repo, doc_source, new_line, (old_pin, new_pin), records[-1]["key"])
     env.commit_all(repo, f"Release {OLD}")
     env.git(repo, "tag", OLD)
     env.git(repo, "checkout", "-q", "main")
     return {"repo": str(repo), "new": new, "answers": answers, "fresh": str(fresh), "new_line": new_line,
-            "old_pin": old_pin, "new_pin": new_pin, "added_adr": adrs[-1]["file"]}
+            "old_pin": old_pin, "new_pin": new_pin, "added_adr": records[-1]["file"]}
 
 
 @pytest.fixture(scope="session")
@@ -328,18 +331,18 @@ def make_team_edits(env: Env, project: Path, answers: dict[str, Any]) -> TeamEdi
     anchor = [line for line in text.splitlines() if line.startswith("## ")][-1]
     doc.write_text(text.replace(f"\n{anchor}\n", f"\n{TEAM_PARAGRAPH}\n{anchor}\n", 1), encoding="utf-8")
 
-    team_adr = ADR_DIR / f"{derive.TEAM_ADR_FIRST:04d}-reconcile-nightly.md"
+    team_adr = ADR_DIR / f"{adrs.TEAM_ADR_FIRST:04d}-reconcile-nightly.md"
     (project / team_adr).write_text(TEAM_ADR, encoding="utf-8")
     index = project / ADR_DIR / "README.md"
     with index.open("a", encoding="utf-8") as handle:
-        handle.write(f"| [{derive.TEAM_ADR_FIRST:04d}]({team_adr.name}) | {TEAM_ROW}\n")
+        handle.write(f"| [{adrs.TEAM_ADR_FIRST:04d}]({team_adr.name}) | {TEAM_ROW}\n")
 
     overlays = sorted(p for p in (project / "deploy" / "k8s" / "overlays").rglob("*") if p.is_file())
     assert overlays, "the service has no Kubernetes overlay to edit"
     overlay = overlays[-1]
     overlay.write_text(overlay.read_text(encoding="utf-8") + OVERLAY_EDIT, encoding="utf-8")
 
-    module = derive.derive(answers).modules[0]
+    module = model.build(answers).modules[0]
     module_files = sorted((project / module["path"]).rglob("*.ts"))
     assert module_files, f"the domain module {module['path']} has no source file"
     module_file = next((p for p in module_files if p.name.endswith(".service.ts")), module_files[0])
@@ -389,7 +392,7 @@ def test_update_reaches_the_new_release_without_conflicts(updated: tuple[Path, T
     assert load_yaml(project / ".copier-answers.yml")["_commit"] == releases.new
     readme = (project / "README.md").read_text(encoding="utf-8")
     assert f"template {releases.new}" in readme
-    assert f"playbook {derive.stack_manifest()['playbook']['version']}" in readme
+    assert f"playbook {stack_manifest()['playbook']['version']}" in readme
     doc = (project / DOC).read_text(encoding="utf-8").splitlines()
     assert any(releases.new in line and "emplate" in line for line in doc), "the document names the template release"
 
@@ -556,9 +559,9 @@ def test_an_update_never_deletes_a_team_owned_file_the_new_render_lacks(env: Env
     accepted the record that `cache: true` generated; turning the cache off on update must keep it
     (the _exclude entry for copier's old render), and the ADR check points at it."""
     toggle, record = next(
-        (name, derive.derive({**releases.answers, name: True}).adrs[-1])
+        (name, model.build({**releases.answers, name: True}).adrs[-1])
         for name in ("cache", "cqrs")
-        if len(derive.derive({**releases.answers, name: True}).adrs) == len(derive.derive(
+        if len(model.build({**releases.answers, name: True}).adrs) == len(model.build(
             {**releases.answers, name: False}).adrs) + 1
     )
     project = copy_new_release(env, releases, tmp_path / "service", **{toggle: True})
@@ -598,8 +601,8 @@ def test_an_adr_collision_fails_the_update_and_overwrites_nothing(env: Env, rele
 
 
 def test_template_adrs_stay_below_the_team_range() -> None:
-    assert len(derive.ADR_CATALOGUE) < derive.TEAM_ADR_FIRST
-    keys = [entry[0] for entry in derive.ADR_CATALOGUE]
+    assert len(adrs.catalogue()) < adrs.TEAM_ADR_FIRST
+    keys = [entry["key"] for entry in adrs.catalogue()]
     assert len(keys) == len(set(keys)), "a catalogue key names one record"
 
 
@@ -863,10 +866,15 @@ def test_compile_cache_shares_code_between_equal_environments_only() -> None:
     from jinja2.ext import Extension
     from jinja2.sandbox import SandboxedEnvironment
 
-    from extensions import compile_cache
+    from extensions.playbook import compile as compile_sharing
+
+    class Shared(Extension):
+        def __init__(self, environment: Environment) -> None:
+            super().__init__(environment)
+            compile_sharing.share_compiles(environment, REPO / "extensions")
 
     def environment(**options: Any) -> Environment:
-        return SandboxedEnvironment(extensions=[YieldExtension, compile_cache.SharedCompileCache], **options)
+        return SandboxedEnvironment(extensions=[YieldExtension, Shared], **options)
 
     source = "{% yield x from items %}{{ x }}-{{ suffix }}{% endyield %}"
     first, second = environment(keep_trailing_newline=True), environment(keep_trailing_newline=True)
@@ -888,6 +896,6 @@ def test_compile_cache_shares_code_between_equal_environments_only() -> None:
     class Custom(Extension):
         tags = {"custom"}  # noqa: RUF012
 
-    unknown = SandboxedEnvironment(extensions=[Custom, compile_cache.SharedCompileCache], keep_trailing_newline=True)
-    assert compile_cache.fingerprint(unknown) is None
+    unknown = SandboxedEnvironment(extensions=[Custom, Shared], keep_trailing_newline=True)
+    assert compile_sharing.fingerprint(unknown, "digest") is None
     assert unknown.compile("{{ a }}") is not unknown.compile("{{ a }}"), "an unknown parser disables the cache"

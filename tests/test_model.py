@@ -1,4 +1,4 @@
-"""Unit tests of extensions/derive.py: validators, casings, filters and the derived context."""
+"""Unit tests of the model package (extensions/playbook/): validators, casings, filters, the model."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import pytest
 import yaml
 from helpers import EXAMPLES, REPO, copier_questions, load_yaml
 
-from extensions import derive
+from extensions.playbook import adrs, data, filters, model, naming, typescript, validators
+from extensions.playbook import text as escaping
+from extensions.playbook.answers import choice_labels
 
 
 def default_answers(**overrides: Any) -> dict[str, Any]:
@@ -21,20 +23,20 @@ def default_answers(**overrides: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("function", "value", "expected"),
     [
-        (derive.pascal_case, "order-items", "OrderItems"),
-        (derive.camel_case, "order-items", "orderItems"),
-        (derive.snake_case, "order-items", "order_items"),
-        (derive.kebab_case, "Order Items", "order-items"),
-        (derive.title_case, "order-items", "Order Items"),
-        (derive.singular, "orders", "order"),
-        (derive.singular, "categories", "category"),
-        (derive.singular, "addresses", "address"),
-        (derive.singular, "catalog", "catalog"),
-        (derive.singular, "ledger", "ledger"),
-        (derive.slugify, "Shop: Orders & Payments", "shop-orders-payments"),
-        (derive.slugify, "42 Things", "things"),
-        (derive.slugify, "映像", "service"),
-        (derive.slugify, "x" * 60, "x" * 40),
+        (naming.pascal_case, "order-items", "OrderItems"),
+        (naming.camel_case, "order-items", "orderItems"),
+        (naming.snake_case, "order-items", "order_items"),
+        (naming.kebab_case, "Order Items", "order-items"),
+        (naming.title_case, "order-items", "Order Items"),
+        (naming.singular, "orders", "order"),
+        (naming.singular, "categories", "category"),
+        (naming.singular, "addresses", "address"),
+        (naming.singular, "catalog", "catalog"),
+        (naming.singular, "ledger", "ledger"),
+        (naming.slugify, "Shop: Orders & Payments", "shop-orders-payments"),
+        (naming.slugify, "42 Things", "things"),
+        (naming.slugify, "映像", "service"),
+        (naming.slugify, "x" * 60, "x" * 40),
     ],
 )
 def test_casings(function: Any, value: str, expected: str) -> None:
@@ -70,7 +72,7 @@ def test_casings(function: Any, value: str, expected: str) -> None:
     ],
 )
 def test_validators(question: str, value: Any, fragment: str) -> None:
-    message = derive.check(question, value)
+    message = validators.check(question, value)
     if fragment:
         assert fragment in message
     else:
@@ -81,39 +83,39 @@ def test_every_validated_question_has_a_validator_and_its_default_passes() -> No
     questions = copier_questions()
     for name, spec in questions.items():
         if "validator" in spec and "check(" in spec["validator"]:
-            assert name in derive.VALIDATORS, name
+            assert name in validators.VALIDATORS, name
             default = spec["default"]
             if not (isinstance(default, str) and "{{" in default):
-                assert derive.check(name, default) == "", f"default of {name} fails its own validator"
+                assert validators.check(name, default) == "", f"default of {name} fails its own validator"
 
 
 def test_broker_choice_validator_names_both_answers() -> None:
-    message = derive.validate_message_broker("none", "microservices")
+    message = validators.validate_message_broker("none", "microservices")
     assert "message_broker" in message and "architecture" in message
-    assert derive.validate_message_broker("none", "monolith") == ""
-    assert derive.validate_message_broker("nats", "microservices") == ""
+    assert validators.validate_message_broker("none", "monolith") == ""
+    assert validators.validate_message_broker("nats", "microservices") == ""
 
 
 def test_profiles_give_valid_defaults() -> None:
-    for industry in derive.INDUSTRIES:
-        contexts = yaml.safe_load(derive.profile_contexts(industry))
-        assert derive.validate_bounded_contexts(contexts) == ""
-        compliance = yaml.safe_load(derive.profile_compliance(industry))
-        assert set(compliance) <= set(derive.COMPLIANCE)
-        profile = derive.industry_profile(industry)
+    for industry in list(choice_labels()["industry"]):
+        contexts = yaml.safe_load(filters.profile_contexts(industry))
+        assert validators.validate_bounded_contexts(contexts) == ""
+        compliance = yaml.safe_load(filters.profile_compliance(industry))
+        assert set(compliance) <= set(choice_labels()["compliance"])
+        profile = data.industry_profile(industry)
         assert 3 <= len(profile["quality_goals"]) <= 5
         assert profile["external_systems"]
 
 
 def test_derived_modules_and_services_per_architecture() -> None:
-    modular = derive.derive(default_answers())
+    modular = model.build(default_answers())
     assert [m["slug"] for m in modular.modules] == ["patients", "appointments", "records"]
     assert modular.modules[0]["entity"] == "Patient"
     assert modular.modules[0]["schema"] == "patients"
     assert modular.modules[0]["path"] == "src/modules/patients"
     assert len(modular.services) == 1 and modular.services[0]["entrypoint"] == "dist/main.js"
 
-    micro = derive.derive(default_answers(architecture="microservices"))
+    micro = model.build(default_answers(architecture="microservices"))
     assert [s["name"] for s in micro.services] == [
         "clinic-records-patients", "clinic-records-appointments", "clinic-records-records"]
     assert [s["local_port"] for s in micro.services] == [3001, 3002, 3003]
@@ -126,51 +128,44 @@ def test_derived_modules_and_services_per_architecture() -> None:
     env_url = next(v["example"] for v in micro.env_vars if v["name"] == "DATABASE_URL")
     assert env_url == urls[0]
 
-    mysql = derive.derive(default_answers(database="mysql"))
+    mysql = model.build(default_answers(database="mysql"))
     assert all(m["schema"] is None for m in mysql.modules)
 
 
-def applies_to_every_answer_set(applies: Any) -> bool:
-    try:
-        return bool(applies({}))
-    except KeyError:  # the condition reads an answer
-        return False
-
-
 def test_adrs_are_contiguous_and_follow_the_answers() -> None:
-    adrs = derive.derive(default_answers()).adrs
-    assert [a["number"] for a in adrs] == list(range(1, len(adrs) + 1))
-    assert adrs[0]["file"] == "0001-record-architecture-decisions.md"
-    keys = [a["key"] for a in adrs]
+    records = model.build(default_answers()).adrs
+    assert [a["number"] for a in records] == list(range(1, len(records) + 1))
+    assert records[0]["file"] == "0001-record-architecture-decisions.md"
+    keys = [a["key"] for a in records]
     assert "audit-trail" in keys and "module-boundaries" in keys and "transactional-outbox" in keys
     assert "double-entry-ledger" not in keys
-    plain = derive.derive(default_answers(message_broker="none", compliance=[], cache=False)).adrs
+    plain = model.build(default_answers(message_broker="none", compliance=[], cache=False)).adrs
     assert "transactional-outbox" not in [a["key"] for a in plain]
-    unconditional = [key for key, _, _, applies in derive.ADR_CATALOGUE if applies_to_every_answer_set(applies)]
-    assert [a["key"] for a in adrs[: len(unconditional)]] == unconditional
+    unconditional = [record["key"] for record in adrs.catalogue() if not record.get("when")]
+    assert [a["key"] for a in records[: len(unconditional)]] == unconditional
     assert [a["key"] for a in plain[: len(unconditional)]] == unconditional, "records every answer set has come first"
 
 
 def test_env_vars_follow_answers() -> None:
-    names = [v["name"] for v in derive.derive(default_answers()).env_vars]
+    names = [v["name"] for v in model.build(default_answers()).env_vars]
     assert "REDIS_URL" in names and "BROKER_URL" in names and "OIDC_ISSUER_URL" in names
     assert "JWT_SECRET" not in names
-    jwt = [v["name"] for v in derive.derive(default_answers(auth="jwt", cache=False, message_broker="none")).env_vars]
+    jwt = [v["name"] for v in model.build(default_answers(auth="jwt", cache=False, message_broker="none")).env_vars]
     assert "JWT_SECRET" in jwt and "REDIS_URL" not in jwt and "BROKER_URL" not in jwt
-    assert all(v["secret"] for v in derive.derive(default_answers()).env_vars if v["name"] == "DATABASE_URL")
+    assert all(v["secret"] for v in model.build(default_answers()).env_vars if v["name"] == "DATABASE_URL")
 
 
 def test_derive_context_is_memoised_and_waits_for_all_answers() -> None:
     answers = default_answers()
-    assert derive.derive_context({"project_name": "x"}) is None
-    first = derive.derive_context(answers)
-    assert first is derive.derive_context(dict(answers))
+    assert model.context({"project_name": "x"}) is None
+    first = model.context(answers)
+    assert first is model.context(dict(answers))
 
 
 @pytest.mark.parametrize("text", ['say "hi": #1 {{ x }} ${{ github.token }}', "emoji 🎉 日本語 \\ back", "- dash"])
 def test_yaml_str_round_trips(text: str) -> None:
-    assert yaml.safe_load(f"key: {derive.yaml_str(text)}") == {"key": text}
-    assert json.loads(derive.yaml_str(text)) == text
+    assert yaml.safe_load(f"key: {escaping.yaml_str(text)}") == {"key": text}
+    assert json.loads(escaping.yaml_str(text)) == text
 
 
 @pytest.mark.parametrize(
@@ -178,17 +173,17 @@ def test_yaml_str_round_trips(text: str) -> None:
     [("a *b* [c]", "a \\*b\\* \\[c\\]"), ("1. first", "1\\. first"), ("plain, text.", "plain, text.")],
 )
 def test_md_text(text: str, expected: str) -> None:
-    assert derive.md_text(text) == expected
+    assert escaping.md_text(text) == expected
 
 
 def test_action_ref_is_pinned_by_sha() -> None:
-    ref = derive.action_ref("checkout")
+    ref = filters.action_ref("checkout")
     uses, comment = ref.split(" # ")
     assert len(uses.split("@")[1]) == 40 and comment.startswith("v")
 
 
 def test_stack_manifest_is_complete() -> None:
-    stack = derive.stack_manifest()
+    stack = data.stack_manifest()
     assert stack["playbook"]["version"]
     for line in ("22", "24"):
         node = stack["node"][line]
@@ -203,11 +198,14 @@ def test_stack_manifest_is_complete() -> None:
 def test_extension_module_loads_by_path_like_copier_does() -> None:
     from importlib.util import module_from_spec, spec_from_file_location
 
-    spec = spec_from_file_location("probe_jinja_ext", REPO / "extensions" / "jinja_ext.py")
+    spec = spec_from_file_location("probe_context", REPO / "extensions" / "context.py")
     assert spec and spec.loader
     module = module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert module.derive.check("project_slug", "ok") == ""
+    assert module.filters.GLOBALS["check"]("project_slug", "Bad Slug") != ""
+    assert module.model.__name__.startswith("_nest_playbook_"), "the package loads under a name unique to its path"
+    context = module.model.context(default_answers())
+    assert context is not None and context["modules"][0]["slug"] == "patients"
 
 
 @pytest.mark.parametrize(
@@ -223,35 +221,35 @@ def test_extension_module_loads_by_path_like_copier_does() -> None:
     ],
 )
 def test_ts_str_prints_string_literals_as_prettier_does(value: str, expected: str) -> None:
-    assert derive.ts_str(value) == expected
+    assert typescript.ts_str(value) == expected
 
 
 def test_ts_list_is_flat_up_to_the_print_width_then_one_item_a_line() -> None:
     head = "  providers: "
-    room = derive.PRETTIER_PRINT_WIDTH - len(head) - len("[, ],")
+    room = typescript.PRETTIER_PRINT_WIDTH - len(head) - len("[, ],")
     fits = ["A" * (room // 2), "B" * (room - room // 2)]
-    flat = derive.ts_list(fits, head, ",")
-    assert flat == f"{head}[{fits[0]}, {fits[1]}]," and len(flat) == derive.PRETTIER_PRINT_WIDTH
-    broken = derive.ts_list([fits[0], fits[1] + "C"], head, ",")
+    flat = typescript.ts_list(fits, head, ",")
+    assert flat == f"{head}[{fits[0]}, {fits[1]}]," and len(flat) == typescript.PRETTIER_PRINT_WIDTH
+    broken = typescript.ts_list([fits[0], fits[1] + "C"], head, ",")
     assert broken == f"{head}[\n    {fits[0]},\n    {fits[1]}C,\n  ],"
-    assert derive.ts_list([], "x = ", ";") == "x = [];"
-    assert derive.ts_list(["a"], "  f", ";", "()") == "  f(a);"
-    assert derive.ts_list(["kind: 'url'", "required: true"], "  A: ", ",", "{}") == (
+    assert typescript.ts_list([], "x = ", ";") == "x = [];"
+    assert typescript.ts_list(["a"], "  f", ";", "()") == "  f(a);"
+    assert typescript.ts_list(["kind: 'url'", "required: true"], "  A: ", ",", "{}") == (
         "  A: { kind: 'url', required: true },")
     # width is measured on the last line of the head, in display columns (wide characters count two)
-    assert derive.ts_fits("x\n" + "y" * 100) and not derive.ts_fits("\u6620" * 51)
+    assert typescript.ts_fits("x\n" + "y" * 100) and not typescript.ts_fits("\u6620" * 51)
 
 
 def test_ts_import_and_ts_assign() -> None:
-    assert derive.ts_import(["A", "B"], "./a") == "import { A, B } from './a';"
+    assert typescript.ts_import(["A", "B"], "./a") == "import { A, B } from './a';"
     long_names = [f"Name{i:02}Abcdefghij" for i in range(6)]
-    assert derive.ts_import(long_names, "./m", "import type") == (
+    assert typescript.ts_import(long_names, "./m", "import type") == (
         "import type {\n" + "".join(f"  {n},\n" for n in long_names) + "} from './m';")
     # Prettier never breaks an import of a single name, however long the line
-    assert derive.ts_import(["X" * 120], "./x") == f"import {{ {'X' * 120} }} from './x';"
-    assert derive.ts_assign("  title:", "'short'", ",") == "  title: 'short',"
+    assert typescript.ts_import(["X" * 120], "./x") == f"import {{ {'X' * 120} }} from './x';"
+    assert typescript.ts_assign("  title:", "'short'", ",") == "  title: 'short',"
     value = "'" + "x" * 95 + "'"
-    assert derive.ts_assign("  title:", value, ",") == f"  title:\n    {value},"
+    assert typescript.ts_assign("  title:", value, ",") == f"  title:\n    {value},"
 
 
 def test_ts_str_means_the_same_text_to_node() -> None:
@@ -259,7 +257,7 @@ def test_ts_str_means_the_same_text_to_node() -> None:
 
     values = ["plain", "it's", 'say "hi"', "both ' and \" and '", "back\\slash", "line\nbreak\r\t\b\f\v",
               "\x00\x1f\x7f", "\u2028\u2029", "emoji \U0001f600 \u6620\u50cf", "${not} `a template`", "</script>"]
-    program = "console.log(JSON.stringify([" + ", ".join(derive.ts_str(v) for v in values) + "]))"
+    program = "console.log(JSON.stringify([" + ", ".join(typescript.ts_str(v) for v in values) + "]))"
     result = run([tool("node"), "-e", program], timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == values

@@ -1,0 +1,82 @@
+"""The architecture decision records the answers call for, with their numbers (extensions/data/adrs.yml).
+
+The template's records take 0001 to TEAM_ADR_FIRST - 1 in catalogue order; the team's own records
+start at TEAM_ADR_FIRST, so a newer playbook that adds a record can never take a number (or a file
+name) the team already used. The catalogue is append-only across releases, so for unchanged answers
+every record keeps its number and file name, and `copier update` only adds files (copier.yml lists
+numbered records under _skip_if_exists). migrations/check_adr_numbers.py fails an update that would
+leave two records with one number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .answers import label
+from .data import industry_profile, load_data, stack_manifest
+from .naming import kebab_case
+
+TEAM_ADR_FIRST = 100
+# How the cloud-runtime record's title names each cloud (it adds "with Kubernetes" itself).
+CLOUD_TITLES = {"on-prem": "On-premises"}
+
+
+@dataclass(frozen=True)
+class Adr:
+    number: int
+    id: str
+    key: str
+    title: str
+    status: str
+    file: str
+
+
+def catalogue() -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = load_data("adrs")["records"]
+    return records
+
+
+def holds(condition: Mapping[str, Any] | None, answers: Mapping[str, Any]) -> bool:
+    """A catalogue `when`: every answer equals its value (a list answer contains it); `not` inverts."""
+    for name, expected in (condition or {}).items():
+        if name == "not":
+            if holds(expected, answers):
+                return False
+            continue
+        value = answers[name]
+        if not (expected in value if isinstance(value, list) else value == expected):
+            return False
+    return True
+
+
+def title_values(answers: Mapping[str, Any]) -> dict[str, str]:
+    broker = answers["message_broker"]
+    broker_label = "in-process events only, no broker yet" if broker == "none" else label("message_broker", broker)
+    return {
+        "architecture_label": label("architecture", answers["architecture"]),
+        "database_label": label("database", answers["database"]),
+        "api_label": ", ".join(label("api_styles", style) for style in answers["api_styles"]),
+        "broker_label": broker_label,
+        "cloud_label": CLOUD_TITLES.get(answers["cloud"]) or label("cloud", answers["cloud"]),
+        "nest": str(stack_manifest()["frameworks"]["nestjs"]["chosen"]),
+        "node": str(answers["node_version"]),
+        "adapter_label": label("http_adapter", answers["http_adapter"]),
+        "auth_label": label("auth", answers["auth"]),
+        "industry_label": str(industry_profile(answers["industry"])["label"]),
+    }
+
+
+def adrs(answers: Mapping[str, Any]) -> list[Adr]:
+    values = title_values(answers)
+    result: list[Adr] = []
+    for record in catalogue():
+        if not holds(record.get("when"), answers):
+            continue
+        number = len(result) + 1
+        if number >= TEAM_ADR_FIRST:
+            raise ValueError(f"the ADR catalogue outgrew the template's range 0001-{TEAM_ADR_FIRST - 1:04d}")
+        result.append(Adr(number, f"{number:04d}", record["key"], record["title"].format(**values), record["status"],
+                          f"{number:04d}-{kebab_case(record['key'])}.md"))
+    return result

@@ -1,0 +1,83 @@
+"""The bounded contexts as Nest modules, and the deployables that carry them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import layout
+from .features import is_microservices
+from .naming import camel_case, pascal_case, singular, snake_case, title_case
+
+APP_PORT = 3000
+
+
+@dataclass(frozen=True)
+class Module:
+    """One bounded context: a Nest module (monoliths) or a service (microservices)."""
+
+    slug: str
+    pascal: str
+    camel: str
+    snake: str
+    title: str
+    entity: str
+    entity_snake: str
+    table: str
+    schema: str | None
+    event: str
+    path: str
+
+
+@dataclass(frozen=True)
+class Service:
+    """One deployable: the whole app for monoliths, one per bounded context for microservices."""
+
+    name: str
+    app: str
+    port: int
+    local_port: int
+    source_dir: str
+    entrypoint: str
+    database: str
+    modules: tuple[str, ...]
+
+
+def modules(answers: Mapping[str, Any]) -> list[Module]:
+    schema_per_module = answers["architecture"] == "modular-monolith" and answers["database"] == "postgresql"
+    result = []
+    for slug in answers["bounded_contexts"]:
+        entity = pascal_case(singular(slug))
+        result.append(Module(
+            slug=slug,
+            pascal=pascal_case(slug),
+            camel=camel_case(slug),
+            snake=snake_case(slug),
+            title=title_case(slug),
+            entity=entity,
+            entity_snake=snake_case(singular(slug)),
+            table=snake_case(slug),
+            schema=snake_case(slug) if schema_per_module else None,
+            event=f"{entity}Created",
+            path=layout.module_dir(answers, slug),
+        ))
+    return result
+
+
+def services(answers: Mapping[str, Any], contexts: list[Module]) -> list[Service]:
+    slug = answers["project_slug"]
+    if not is_microservices(answers):
+        return [Service(
+            name=slug, app=slug, port=APP_PORT, local_port=APP_PORT, source_dir=layout.app_dir(answers, slug),
+            entrypoint=layout.entrypoint(answers, slug), database=snake_case(slug),
+            modules=tuple(m.slug for m in contexts),
+        )]
+    return [
+        Service(
+            name=f"{slug}-{module.slug}", app=module.slug, port=APP_PORT, local_port=APP_PORT + 1 + index,
+            source_dir=layout.app_dir(answers, module.slug), entrypoint=layout.entrypoint(answers, module.slug),
+            database=module.snake, modules=(module.slug,),
+        )
+        for index, module in enumerate(contexts)
+    ]

@@ -1,0 +1,145 @@
+"""The app's contract with everything around it: its configuration variables (the config schema,
+.env.example, compose, the ConfigMap and Secret, CI) and its package.json (dependencies, scripts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import layout
+from .backing import BROKERS, DATABASES, broker_url, local_database_url, redis_url
+from .contexts import APP_PORT
+from .data import image_port, stack_manifest
+from .features import has_broker, is_microservices, needs_redis
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """One configuration variable of the app."""
+
+    name: str
+    secret: bool
+    example: str
+    description: str
+
+
+def env_vars(answers: Mapping[str, Any], database_name: str) -> list[EnvVar]:
+    """Every variable, with the value .env.example gives it on a laptop (servers on localhost)."""
+    slug = answers["project_slug"]
+    env = [
+        EnvVar("NODE_ENV", False, "development", "development, test or production"),
+        EnvVar("PORT", False, str(APP_PORT), "HTTP port the app listens on"),
+        EnvVar("LOG_LEVEL", False, "info", "pino log level"),
+        EnvVar("CORS_ORIGINS", False, "http://localhost:5173", "comma-separated allow-list of browser origins"),
+        EnvVar("DATABASE_URL", True, local_database_url(answers, database_name),
+               "database connection URL (a Secret in Kubernetes)"),
+    ]
+    if needs_redis(answers):
+        env.append(EnvVar("REDIS_URL", True, redis_url("localhost", image_port("redis")), "Redis connection URL"))
+    broker = answers["message_broker"]
+    if broker not in ("none", "redis"):
+        example = broker_url(broker, "localhost", image_port(BROKERS[broker]["image"]))
+        env.append(EnvVar("BROKER_URL", broker == "rabbitmq", example, f"{BROKERS[broker]['label']} connection"))
+    if answers["auth"] == "jwt":
+        env += [
+            EnvVar("JWT_SECRET", True, "change-me-to-a-long-random-secret", "HMAC key that signs and verifies JWTs"),
+            EnvVar("JWT_ISSUER", False, f"https://auth.example.com/{slug}", "expected iss claim"),
+            EnvVar("JWT_AUDIENCE", False, slug, "expected aud claim"),
+        ]
+    else:
+        env += [
+            EnvVar("OIDC_ISSUER_URL", False, "https://login.example.com/realms/main",
+                   "issuer whose JWKS verifies tokens"),
+            EnvVar("OIDC_AUDIENCE", False, slug, "expected aud claim"),
+        ]
+    env += [
+        EnvVar("RATE_LIMIT_PER_MINUTE", False, "600", "requests per minute and client IP before 429"),
+        EnvVar("SWAGGER_ENABLED", False, "true", "serve Swagger UI and /docs-json (off in production unless true)"),
+        EnvVar("OTEL_SERVICE_NAME", False, slug, "service name on traces"),
+        EnvVar("OTEL_EXPORTER_OTLP_ENDPOINT", False, "", "OTLP/HTTP collector URL; tracing is off when empty"),
+    ]
+    return env
+
+
+BROKER_PACKAGES = {"rabbitmq": ["amqplib", "amqp-connection-manager"], "nats": ["@nats-io/transport-node"],
+                   "kafka": ["kafkajs"]}
+API_STYLE_PACKAGES = {
+    "graphql": ["@nestjs/graphql", "@nestjs/apollo", "@apollo/server", "graphql"],
+    "grpc": ["@grpc/grpc-js", "@grpc/proto-loader"],
+    "websocket": ["@nestjs/websockets", "@nestjs/platform-socket.io"],
+}
+
+
+def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """The packages of the generated package.json with their ranges from the stack manifest:
+    {"runtime": {...}, "dev": {...}}. The document's technology table lists these."""
+    npm = stack_manifest()["npm"]
+    styles = set(answers["api_styles"])
+    runtime = [
+        "@nestjs/common", "@nestjs/core", f"@nestjs/platform-{answers['http_adapter']}", "@nestjs/swagger",
+        "@nestjs/terminus", "@nestjs/throttler", "@nestjs/typeorm", "@opentelemetry/api", "@opentelemetry/sdk-node",
+        "@opentelemetry/auto-instrumentations-node", "@opentelemetry/exporter-trace-otlp-proto",
+        "class-transformer", "class-validator", "helmet", "jose", "nestjs-pino", "pino", "pino-http",
+        "prom-client", "reflect-metadata", "rxjs", "typeorm", DATABASES[answers["database"]]["driver"],
+    ]
+    if answers["http_adapter"] == "fastify":
+        runtime.append("@fastify/static")
+    if answers["cqrs"]:
+        runtime.append("@nestjs/cqrs")
+    if has_broker(answers) or "grpc" in styles:
+        runtime.append("@nestjs/microservices")
+    if needs_redis(answers):
+        runtime.append("ioredis")
+    runtime += BROKER_PACKAGES.get(answers["message_broker"], [])
+    for style in ("graphql", "grpc", "websocket"):
+        if style in styles:
+            runtime += API_STYLE_PACKAGES[style]
+    dev = [
+        "@nestjs/cli", "@nestjs/schematics", "@nestjs/testing", "@types/jest", "@types/supertest", "eslint",
+        "jest", "markdownlint-cli2", "prettier", "supertest", "ts-jest", "typescript", "typescript-eslint",
+    ]
+    dev.append("@types/express" if answers["http_adapter"] == "express" else "fastify")
+    if answers["architecture"] == "modular-monolith":
+        dev.append("dependency-cruiser")
+    node = stack_manifest()["node"][str(answers["node_version"])]
+    return {
+        "runtime": {name: npm["runtime"][name] for name in sorted(runtime)},
+        "dev": {"@types/node": node["types"], **{name: npm["dev"][name] for name in sorted(dev)}},
+    }
+
+
+JEST = "node --experimental-vm-modules node_modules/jest/bin/jest.js"
+
+
+def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
+    """The generated package.json scripts: CI jobs and the README call these names."""
+    app = "${SERVICE:?set SERVICE to one of: " + " ".join(answers["bounded_contexts"]) + "}"
+    data_source = layout.data_source(answers, app)
+    scripts = {
+        "build": "nest build",
+        "start": "nest start",
+        "start:dev": "nest start --watch",
+        "start:prod": f"node {layout.entrypoint(answers, app)}",
+        "lint": "eslint .",
+        "format:check": "prettier --check .",
+        "typecheck": "tsc --noEmit -p tsconfig.json",
+        "test": JEST,
+        "test:cov": f"{JEST} --coverage",
+        "test:e2e": f"{JEST} --config test/jest-e2e.json --runInBand",
+        "migration:run": f"typeorm migration:run -d {data_source}",
+        "migration:revert": f"typeorm migration:revert -d {data_source}",
+        "migration:generate": f"typeorm migration:generate -d {data_source}",
+        "openapi:export": "node dist/openapi-export.js",
+        "docs:check": "markdownlint-cli2 \"docs/**/*.md\" \"README.md\"",
+        "manifests:check": "bash deploy/k8s/check.sh",
+    }
+    if answers["architecture"] == "modular-monolith":
+        scripts["lint:arch"] = "depcruise src --config .dependency-cruiser.cjs"
+    if is_microservices(answers):
+        # One Nest app per bounded context: SERVICE names the app a command works on.
+        scripts["start"] = f"nest start {app}"
+        scripts["start:dev"] = f"nest start {app} --watch"
+        scripts["openapi:export"] = "mkdir -p openapi && " + " && ".join(
+            f"node dist/apps/{context}/openapi-export.js" for context in answers["bounded_contexts"])
+    return scripts

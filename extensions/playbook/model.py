@@ -1,0 +1,119 @@
+"""The model: everything the templates need beyond the answers, built once from complete answers."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+from . import adrs, backing, contexts, contract, delivery, features, objectives
+from . import answers as answer_set
+from .answers import REQUIRED_ANSWERS, choice_labels, label
+from .data import industry_profile, load_data, stack_manifest
+
+
+@dataclass(frozen=True)
+class Model:
+    stack: dict[str, Any]
+    node: dict[str, Any]
+    profile: dict[str, Any]
+    database_info: dict[str, Any]
+    broker_info: dict[str, Any] | None
+    modules: list[dict[str, Any]]
+    services: list[dict[str, Any]]
+    adrs: list[dict[str, Any]]
+    artifacts: dict[str, bool]
+    image: str
+    app_port: int
+    playbook_version: str
+    compliance_labels: list[str]
+    env_vars: list[dict[str, Any]]
+    npm_scripts: dict[str, str]
+    servers: list[dict[str, Any]]
+    choice_labels: dict[str, dict[str, str]]
+    cloud_services: dict[str, Any] | None
+    telemetry: dict[str, Any]
+    slo: dict[str, Any]
+    decision_date: str
+    npm_dependencies: dict[str, dict[str, str]]
+    delivery: dict[str, Any]
+    team_adr_first: int
+
+    def as_context(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def decision_date() -> str:
+    """Today's date for the ADRs' front matter, or SOURCE_DATE_EPOCH's (reproducible renders)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=UTC).date().isoformat()
+    return date.today().isoformat()
+
+
+def cloud_services(answers: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The chosen cloud's managed services, with the database and broker already picked."""
+    cloud = load_data("clouds")[answers["cloud"]].get("services")
+    if cloud is None:
+        return None
+    picked = {key: value for key, value in cloud.items() if key not in ("database", "broker")}
+    picked["database"] = cloud["database"][answers["database"]]
+    broker = answers["message_broker"]
+    picked["broker"] = None if broker == "none" else cloud["broker"][broker]
+    return picked
+
+
+def build(answers: Mapping[str, Any]) -> Model:
+    missing = answer_set.missing_answers(answers)
+    if missing:
+        raise KeyError(f"answers missing: {', '.join(missing)}")
+    stack = stack_manifest()
+    modules = contexts.modules(answers)
+    services = contexts.services(answers, modules)
+    database = backing.database_info(answers)
+    env_vars = contract.env_vars(answers, services[0].database)
+    return Model(
+        stack=stack,
+        node=stack["node"][str(answers["node_version"])],
+        profile=industry_profile(answers["industry"]),
+        database_info=database,
+        broker_info=backing.broker_info(answers),
+        modules=[asdict(m) for m in modules],
+        services=[{**asdict(s), "local_database_url": backing.local_database_url(answers, s.database)}
+                  for s in services],
+        adrs=[asdict(a) for a in adrs.adrs(answers)],
+        artifacts=features.features(answers),
+        image=f"{answers['container_registry']}/{answers['project_slug']}",
+        app_port=contexts.APP_PORT,
+        playbook_version=stack["playbook"]["version"],
+        compliance_labels=[label("compliance", c) for c in answers["compliance"]],
+        env_vars=[asdict(e) for e in env_vars],
+        npm_scripts=contract.npm_scripts(answers),
+        servers=[asdict(s) for s in backing.servers(answers, services[0].database)],
+        choice_labels={name: dict(labels) for name, labels in choice_labels().items()},
+        cloud_services=cloud_services(answers),
+        telemetry=objectives.telemetry(answers),
+        slo=objectives.slo(answers),
+        decision_date=decision_date(),
+        npm_dependencies=contract.npm_dependencies(answers),
+        delivery=delivery.delivery(answers, services, env_vars, objectives.alert_thresholds(answers)),
+        team_adr_first=adrs.TEAM_ADR_FIRST,
+    )
+
+
+@lru_cache(maxsize=64)
+def _context_of(frozen_answers: str) -> dict[str, Any]:
+    return build(json.loads(frozen_answers)).as_context()
+
+
+def context(answers: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The model as template context, built once per distinct set of answers (the context hook runs
+    for every Jinja context copier creates); None while the answers are still incomplete."""
+    if not all(name in answers for name in REQUIRED_ANSWERS):
+        return None
+    frozen = json.dumps({name: answers[name] for name in REQUIRED_ANSWERS}, sort_keys=True, default=str)
+    return _context_of(frozen)
