@@ -2,7 +2,7 @@
 """Performance of the generated app against a bare NestJS app (issue 4; a script, not a timed test).
 
 It renders the template with its default answers, installs and builds the app, starts PostgreSQL (and whatever
-else the defaults need) from tests/servers.py, runs the migrations and starts the app with `npm run start:prod`
+else the defaults need) from tests/servers/, runs the migrations and starts the app with `npm run start:prod`
 (NODE_ENV=production, LOG_LEVEL=info, as deployed). Beside it runs a bare NestJS app: the same node_modules (so
 the same NestJS version and HTTP adapter), one GET route returning JSON. autocannon (tests/node, 9.0.0) then
 drives, alternating in the same run, for --duration seconds with --connections connections each:

@@ -9,11 +9,12 @@ the two timings alternate within one run, so machine load affects both alike. Pr
 the ratio and the goal (at most 2.5x), and the CPU time (user + system of copier and the git
 processes it starts), which other load on the machine disturbs less than wall time.
 
-The runs use a cache directory of their own (XDG_CACHE_HOME in the temporary directory), filled by
-one untimed warm-up copy; `--no-disk-cache` turns the template's on-disk caches off, and
-`--profile` adds one update under cProfile with the breakdown of its time (see bench_copy.py).
+The template keeps nothing on disk between runs; one untimed warm-up copy warms the OS caches.
+`--without-compile-cache` turns off the one compile per source and process
+(extensions/playbook/compile.py) to show what it saves, and `--profile` adds one update under
+cProfile with the breakdown of its time (see bench_copy.py).
 
-    .venv/bin/python scripts/bench_update.py [--runs 7] [--no-disk-cache] [--profile] [--write-contributing]
+    .venv/bin/python scripts/bench_update.py [--runs 7] [--without-compile-cache] [--profile] [--write-contributing]
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def commit_all(repo: Path, message: str) -> None:
     git(repo, "commit", "-q", "--no-gpg-sign", "-m", message)
 
 
-def template_repo(base: Path, compile_cache: bool = True) -> Path:
+def template_repo(base: Path) -> Path:
     """Today's template tagged NEW, and a sibling commit tagged OLD whose document differs by a line."""
     repo = base / "template"
     repo.mkdir()
@@ -56,10 +57,6 @@ def template_repo(base: Path, compile_cache: bool = True) -> Path:
             shutil.copytree(source, repo / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         elif source.exists():
             shutil.copy2(source, repo / part)
-    if not compile_cache:  # measure what extensions/compile_cache.py saves
-        config = repo / "copier.yml"
-        lines = config.read_text(encoding="utf-8").splitlines(keepends=True)
-        config.write_text("".join(line for line in lines if "compile_cache.py" not in line), encoding="utf-8")
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "new")
     git(repo, "tag", NEW)
@@ -97,9 +94,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--write-contributing", action="store_true", help="put the figures into CONTRIBUTING.md")
     parser.add_argument("--without-compile-cache", action="store_true",
-                        help="leave extensions/compile_cache.py out of the template, for comparison")
-    parser.add_argument("--no-disk-cache", action="store_true",
-                        help="turn the template's on-disk compile caches off (NEST_PLAYBOOK_NO_BYTECODE_CACHE)")
+                        help="compile every source in every render (NEST_PLAYBOOK_NO_SHARED_COMPILE), for comparison")
     parser.add_argument("--profile", action="store_true", help="also profile one update and print the breakdown")
     args = parser.parse_args()
     copier_bin = str(REPO / ".venv" / "bin" / "copier")
@@ -109,10 +104,12 @@ def main() -> None:
     profile = ""
     with tempfile.TemporaryDirectory(prefix="bench-update-") as tmp:
         base = Path(tmp)
-        env = bench_env(base, disk_cache=not args.no_disk_cache)
-        repo = template_repo(base, compile_cache=not args.without_compile_cache)
+        env = bench_env(base)
+        if args.without_compile_cache:
+            env["NEST_PLAYBOOK_NO_SHARED_COMPILE"] = "1"
+        repo = template_repo(base)
         copier(copier_bin, "copy", "--trust", "--defaults", "--quiet", "--vcs-ref", NEW, str(repo),
-               str(base / "warm"), cwd=base, env=env)  # warm the OS caches and the template's caches once
+               str(base / "warm"), cwd=base, env=env)  # warm the OS caches once
         for index in range(args.runs):
             project = base / f"service-{index}"
             generated_project(copier_bin, repo, project, env)
@@ -134,8 +131,7 @@ def main() -> None:
     lines = [
         f"copier update ({OLD} to {NEW}) against copier copy of the same answers, {args.runs} alternating runs "
         f"each, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d')}, {files_out} files per service"
-        f"{', without the compile cache' if args.without_compile_cache else ''}"
-        f"{', without the on-disk caches' if args.no_disk_cache else ''}:",
+        f"{', without the shared compile' if args.without_compile_cache else ''}:",
         "",
         "| operation | median | min | max | CPU time (median) |",
         "| --- | --- | --- | --- | --- |",
