@@ -5,7 +5,8 @@ One Markdown table row per question (keys of copier.yml that do not start with `
 
 - model modules that read it: the modules of extensions/playbook/ that read `answers["<name>"]`
   (or `answers['<name>']`); the modules that call a helper of features.py reading it (transitively
-  through the other helpers); adrs.py for an answer a `when` of extensions/data/adrs.yml tests;
+  through the other helpers); adrs.py for an answer a `when` of extensions/data/adrs.yml tests, and
+  registers.py for one a `when` of extensions/data/registers.yml tests;
   validators.py for an answer whose copier.yml validator calls `check('<name>', ...)`;
 - files the answer changes in the render: the template is rendered with copier's Python API for
   the defaults and for each one-option variation of tests/matrix.py's `variation_combinations()`
@@ -42,6 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONTRIBUTING = REPO / "CONTRIBUTING.md"
 PLAYBOOK = REPO / "extensions" / "playbook"
 ADR_CATALOGUE = REPO / "extensions" / "data" / "adrs.yml"
+REGISTERS = REPO / "extensions" / "data" / "registers.yml"
 TEMPLATE = REPO / "template"
 INCLUDES = REPO / "includes"
 TEMPLATE_PARTS = ("copier.yml", "extensions", "template", "includes")
@@ -106,9 +108,15 @@ def feature_helpers() -> dict[str, set[str]]:
 
 
 def when_answers(condition: Mapping[str, Any] | None) -> set[str]:
+    """The names a `when` tests (playbook/adrs.py: holds)."""
     names: set[str] = set()
     for name, expected in (condition or {}).items():
-        names |= when_answers(expected) if name == "not" else {name}
+        if name == "not":
+            names |= when_answers(expected)
+        elif name == "any":
+            names |= {answer for option in expected for answer in when_answers(option)}
+        else:
+            names.add(name)
     return names
 
 
@@ -126,6 +134,11 @@ def model_readers() -> dict[str, list[str]]:
     for record in load_yaml(ADR_CATALOGUE)["records"]:
         for name in when_answers(record.get("when")):
             readers.setdefault(name, set()).add("adrs.py")
+    for entries in load_yaml(REGISTERS).values():
+        for entry in entries:
+            for condition in [entry.get("when"), *(case.get("when") for case in entry.get("cases", []))]:
+                for name in when_answers(condition):
+                    readers.setdefault(name, set()).add("registers.py")
     for name, spec in questions().items():
         if re.search(rf"""\bcheck\(\s*['"]{re.escape(name)}['"]""", str(spec.get("validator", ""))):
             readers.setdefault(name, set()).add("validators.py")

@@ -67,7 +67,7 @@ def test_context_follows_changed_answers() -> None:
     answers = full_answers()
     first = model.context(answers)
     renamed = model.context(full_answers(project_slug="other-slug"))
-    assert renamed is not None and renamed["image"].endswith("/other-slug")
+    assert renamed is not None and renamed["delivery"]["services"][0]["image"].endswith("/other-slug")
     assert model.context(answers) is first, "old and new answers alternate within one `copier update`"
     answers["bounded_contexts"].append("billing")
     after = model.context(answers)

@@ -759,7 +759,7 @@ def test_artifacts_agree_with_each_other_and_the_app_contract(rendered: Path, de
             if data.artifacts["microservices"]:
                 assert service["image"] == f"{answers['container_registry']}/{answers['project_slug']}-{service['app']}"
             else:
-                assert service["image"] == data.image
+                assert service["image"] == f"{answers['container_registry']}/{answers['project_slug']}"
             assert container["ports"][0]["containerPort"] == APP_PORT
             assert "args" not in container and "command" not in container  # the image's CMD starts the build output
             # Configuration: the ConfigMap holds every non-secret variable, the Secret the others.
@@ -940,7 +940,8 @@ def test_architecture_document_agrees_where_it_describes_deployment(rendered: Pa
         pytest.skip(message)
     text = document.read_text(encoding="utf-8")
     data = derived(rendered)
-    facts = ["/health/live", "/health/ready", "deploy/k8s", data.image, data.node["build_image"],
+    images = [service["image"] for service in data.delivery["services"]]  # every image a manifest deploys
+    facts = ["/health/live", "/health/ready", "deploy/k8s", *images, data.node["build_image"],
              data.node["runtime_image"], f"{NONROOT}:{NONROOT}", data.database_info["label"]]
     if data.broker_info is not None:
         facts.append(data.broker_info["label"])

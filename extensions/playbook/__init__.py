@@ -11,6 +11,7 @@
 - delivery.py     images, build argument, Kubernetes and compose settings
 - objectives.py   SLOs, metric buckets, alert thresholds
 - adrs.py         the ADR catalogue (data/adrs.yml) and its numbering
+- registers.py    the appendices' open questions and risks (data/registers.yml) the answers call for
 - text.py, typescript.py   escaping free text; printing TypeScript as Prettier does
 - filters.py      Jinja filters and globals
 - model.py        the Model, built once from complete answers

@@ -39,10 +39,15 @@ def catalogue() -> list[dict[str, Any]]:
 
 
 def holds(condition: Mapping[str, Any] | None, answers: Mapping[str, Any]) -> bool:
-    """A catalogue `when`: every answer equals its value (a list answer contains it); `not` inverts."""
+    """A catalogue `when`: every answer equals its value (a list answer contains it); `not` inverts;
+    `any` holds when one of its conditions holds. extensions/data/registers.yml uses it too."""
     for name, expected in (condition or {}).items():
         if name == "not":
             if holds(expected, answers):
+                return False
+            continue
+        if name == "any":
+            if not any(holds(option, answers) for option in expected):
                 return False
             continue
         value = answers[name]

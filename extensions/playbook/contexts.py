@@ -8,7 +8,7 @@ from typing import Any
 
 from . import layout
 from .features import is_microservices
-from .naming import camel_case, pascal_case, singular, snake_case, title_case
+from .naming import camel_case, kebab_case, pascal_case, singular, snake_case, title_case
 
 APP_PORT = 3000
 
@@ -24,10 +24,12 @@ class Module:
     title: str
     entity: str
     entity_snake: str
+    entity_kebab: str
     table: str
     schema: str | None
     event: str
     path: str
+    service_dir: str
 
 
 @dataclass(frozen=True)
@@ -57,10 +59,12 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
             title=title_case(slug),
             entity=entity,
             entity_snake=snake_case(singular(slug)),
+            entity_kebab=kebab_case(singular(slug)),
             table=snake_case(slug),
             schema=snake_case(slug) if schema_per_module else None,
             event=f"{entity}Created",
             path=layout.module_dir(answers, slug),
+            service_dir=layout.service_dir(answers, slug),
         ))
     return result
 

@@ -24,6 +24,7 @@ def features(answers: Mapping[str, Any]) -> dict[str, bool]:
     styles = set(answers["api_styles"])
     return {
         "app": bool(answers["include_app"]),
+        "fastify": answers["http_adapter"] == "fastify",
         "github": answers["ci"] == "github",
         "gitlab": answers["ci"] == "gitlab",
         "gateway_api": answers["ingress"] == "gateway-api",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .features import is_microservices
+from .features import has_broker, is_microservices, needs_redis
 
 
 def platform_dir(answers: Mapping[str, Any]) -> str:
@@ -37,3 +37,42 @@ def data_source(answers: Mapping[str, Any], app: str) -> str:
     if is_microservices(answers):
         return f"dist/apps/{app}/src/data-source.js"
     return "dist/platform/database/data-source.js"
+
+
+# Paths the generated application owns: left out entirely with `include_app: false` (copier.yml's
+# `_exclude`), where the team's existing NestJS repository has its own.
+APP_ONLY_PATHS = (
+    "/src", "/libs", "/apps", "/test", "/package.json", "/tsconfig.json", "/tsconfig.build.json",
+    "/tsconfig.spec.json", "/nest-cli.json", "/jest.config.json", "/eslint.config.mjs", "/.prettierrc.json",
+    "/.prettierignore", "/.dependency-cruiser.cjs",
+)
+# Team-owned paths (copier.yml's `_skip_if_exists`, and left out of the old release's render during
+# `copier update`, so an update never deletes them): numbered ADRs, the overlays and the domain
+# modules of either architecture; a microservice's app wiring (app.module.ts) stays template code.
+TEAM_OWNED_PATHS = (
+    "docs/adr/[0-9][0-9][0-9][0-9]-*.md",
+    "deploy/k8s/overlays/**",
+    "src/modules/**",
+    "apps/*/src/*/**",
+    "apps/*/src/index.ts",
+    "apps/*/src/*.module.ts",
+    "!apps/*/src/app.module.ts",
+)
+
+
+def directories(answers: Mapping[str, Any]) -> dict[str, str]:
+    """The directories that file names under template/ print: a path with `/` makes nested
+    directories, and an empty one leaves its files out of the render."""
+    platform = platform_dir(answers)
+    return {
+        "platform_dir": platform,
+        "messaging_dir": f"{platform}/messaging" if has_broker(answers) else "",
+        "redis_dir": f"{platform}/redis" if needs_redis(answers) else "",
+        # the one app of a monolith or modular monolith; microservices have one app per context
+        "single_app_dir": "" if is_microservices(answers) else "src",
+    }
+
+
+def service_dir(answers: Mapping[str, Any], context: str) -> str:
+    """The app of a bounded context's own service; empty when the contexts share one app."""
+    return f"apps/{context}" if is_microservices(answers) else ""

@@ -10,10 +10,11 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from . import adrs, backing, contexts, contract, delivery, features, objectives
+from . import adrs, backing, contexts, contract, delivery, features, layout, objectives
 from . import answers as answer_set
 from .answers import REQUIRED_ANSWERS, choice_labels, label
 from .data import industry_profile, load_data, stack_manifest
+from .registers import Registers, build_registers
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,8 @@ class Model:
     modules: list[dict[str, Any]]
     services: list[dict[str, Any]]
     adrs: list[dict[str, Any]]
+    registers: Registers
     artifacts: dict[str, bool]
-    image: str
     app_port: int
     playbook_version: str
     compliance_labels: list[str]
@@ -42,6 +43,15 @@ class Model:
     npm_dependencies: dict[str, dict[str, str]]
     delivery: dict[str, Any]
     team_adr_first: int
+    # the directories file names print (layout.directories) and the ownership patterns of copier.yml
+    platform_dir: str
+    messaging_dir: str
+    redis_dir: str
+    single_app_dir: str
+    e2e_suites: list[dict[str, Any]]
+    broker_modules: list[dict[str, Any]]
+    app_only_paths: list[str]
+    team_owned_paths: list[str]
 
     def as_context(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,8 +96,8 @@ def build(answers: Mapping[str, Any]) -> Model:
         services=[{**asdict(s), "local_database_url": backing.local_database_url(answers, s.database)}
                   for s in services],
         adrs=[asdict(a) for a in adrs.adrs(answers)],
+        registers=build_registers(answers, services, cloud_services(answers)),
         artifacts=features.features(answers),
-        image=f"{answers['container_registry']}/{answers['project_slug']}",
         app_port=contexts.APP_PORT,
         playbook_version=stack["playbook"]["version"],
         compliance_labels=[label("compliance", c) for c in answers["compliance"]],
@@ -102,6 +112,13 @@ def build(answers: Mapping[str, Any]) -> Model:
         npm_dependencies=contract.npm_dependencies(answers),
         delivery=delivery.delivery(answers, services, env_vars, objectives.alert_thresholds(answers)),
         team_adr_first=adrs.TEAM_ADR_FIRST,
+        **layout.directories(answers),
+        # one e2e suite per service: the monolith's is test/app.e2e-spec.ts
+        e2e_suites=[asdict(m) for m in modules] if features.is_microservices(answers) else [{"slug": "app"}],
+        # the modules that publish and consume integration events (all of them, when there is a broker)
+        broker_modules=[asdict(m) for m in modules] if features.has_broker(answers) else [],
+        app_only_paths=list(layout.APP_ONLY_PATHS),
+        team_owned_paths=list(layout.TEAM_OWNED_PATHS),
     )
 
 
