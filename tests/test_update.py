@@ -27,7 +27,7 @@ from helpers import EXAMPLES, REPO, TEMPLATE_PARTS, files, load_yaml, run, tool
 from packaging.version import Version
 from pathspec import PathSpec
 
-from extensions.playbook import adrs, model
+from extensions.playbook import adrs, layout, model
 from extensions.playbook.data import stack_manifest
 
 PARTS = (*TEMPLATE_PARTS, "migrations")
@@ -42,7 +42,9 @@ COVERAGE = 73
 OVERLAY_HEADER = "# Overlay as the older template release wrote it.\n"
 MODULE_HEADER = "// Module scaffold as the older template release wrote it.\n"
 CONFLICT_ANY = re.compile(r"^(<<<<<<<|>>>>>>>)( |$)", re.M)
-MODULE_DIR = "{% yield m from (modules if include_app else []) %}{{ m.path }}{% endyield %}"
+# The template folders of the domain modules (every module, and the modules' integration-event code).
+MODULE_DIRS = ("{% yield m from modules %}{{ m.path }}{% endyield %}",
+               "{% yield m from broker_modules %}{{ m.path }}{% endyield %}")
 BASE_ANSWERS: dict[str, Any] = {"project_name": "Ledger Service", "bounded_contexts": ["accounts", "payments"]}
 
 
@@ -201,7 +203,7 @@ def older_release(repo: Path, doc_source: Path, new_line: str, pin: tuple[str, s
     # The header goes in as a Jinja expression, so a leading `{#- ... -#}` cannot strip its newline.
     for path in files(repo / "template" / "deploy" / "k8s" / "overlays", ".jinja"):
         path.write_text(f"{{{{ {json.dumps(OVERLAY_HEADER)} }}}}" + path.read_text(encoding="utf-8"), encoding="utf-8")
-    for path in files(repo / "template" / MODULE_DIR, ".ts.jinja"):
+    for path in [path for folder in MODULE_DIRS for path in files(repo / "template" / folder, ".ts.jinja")]:
         path.write_text(f"{{{{ {json.dumps(MODULE_HEADER)} }}}}" + path.read_text(encoding="utf-8"), encoding="utf-8")
 
 
@@ -677,11 +679,12 @@ def test_release_versions_are_pep440_and_cover_every_migration() -> None:
 
 
 def test_team_owned_paths_are_never_deleted_by_an_update() -> None:
-    """The _exclude entry that keeps team-owned paths out of copier's old render lists exactly the
-    _skip_if_exists patterns."""
+    """_skip_if_exists lists the model's team-owned paths, and the _exclude entry that keeps them out
+    of copier's old render prints that same list of the model."""
+    assert team_owned_patterns() == list(layout.TEAM_OWNED_PATHS)
     entry = next(e for e in copier_yml()["_exclude"] if "old_copy" in e)
-    lines = [line.strip() for line in entry.splitlines() if line.strip() and "{%" not in line]
-    assert lines == team_owned_patterns()
+    assert "{{- team_owned_paths | join('\\n') }}" in entry
+    assert model.build(load_yaml(EXAMPLES / "minimal-general.yml")).team_owned_paths == list(layout.TEAM_OWNED_PATHS)
 
 
 def test_team_owned_paths_are_exactly_the_domain_modules_overlays_and_numbered_adrs(
@@ -694,7 +697,8 @@ def test_team_owned_paths_are_exactly_the_domain_modules_overlays_and_numbered_a
 
     source = tmp_path / "template-without-modules"
     shutil.copytree(renderer.template_source(), source)
-    shutil.rmtree(source / "template" / MODULE_DIR)
+    for folder in MODULE_DIRS:
+        shutil.rmtree(source / "template" / folder)
     for combo_id, answers in (("defaults", {}), ("architecture-microservices",
                                                  {"architecture": "microservices", "message_broker": "redis"})):
         full = renderer.render(combo_id, answers)
