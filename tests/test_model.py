@@ -261,3 +261,13 @@ def test_ts_str_means_the_same_text_to_node() -> None:
     result = run([tool("node"), "-e", program], timeout=60)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == values
+
+
+def test_adr_titles_name_answers_by_the_labels_copier_shows() -> None:
+    """One copy of each label: the titles read copier.yml's (the on-premises title once said
+    "On-premises" where the question says "On-premises Kubernetes")."""
+    for cloud, shown in choice_labels()["cloud"].items():
+        titles = {a["key"]: a["title"] for a in model.build(default_answers(cloud=cloud)).adrs}
+        assert titles["cloud-runtime"] == f"Cloud and runtime: {shown}"
+    titles = {a["key"]: a["title"] for a in model.build(default_answers(http_adapter="express")).adrs}
+    assert titles["http-adapter"] == f"HTTP adapter: {choice_labels()['http_adapter']['express']}"

@@ -19,8 +19,6 @@ from .data import industry_profile, load_data, stack_manifest
 from .naming import kebab_case
 
 TEAM_ADR_FIRST = 100
-# How the cloud-runtime record's title names each cloud (it adds "with Kubernetes" itself).
-CLOUD_TITLES = {"on-prem": "On-premises"}
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,7 @@ def title_values(answers: Mapping[str, Any]) -> dict[str, str]:
         "database_label": label("database", answers["database"]),
         "api_label": ", ".join(label("api_styles", style) for style in answers["api_styles"]),
         "broker_label": broker_label,
-        "cloud_label": CLOUD_TITLES.get(answers["cloud"]) or label("cloud", answers["cloud"]),
+        "cloud_label": label("cloud", answers["cloud"]),
         "nest": str(stack_manifest()["frameworks"]["nestjs"]["chosen"]),
         "node": str(answers["node_version"]),
         "adapter_label": label("http_adapter", answers["http_adapter"]),
