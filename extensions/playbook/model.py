@@ -86,6 +86,9 @@ def build(answers: Mapping[str, Any]) -> Model:
     services = contexts.services(answers, modules)
     database = backing.database_info(answers)
     env_vars = contract.env_vars(answers, services[0].database)
+    records = adrs.adrs(answers)
+    cloud = cloud_services(answers)
+    slo = objectives.slo(answers)
     return Model(
         stack=stack,
         node=stack["node"][str(answers["node_version"])],
@@ -95,8 +98,8 @@ def build(answers: Mapping[str, Any]) -> Model:
         modules=[asdict(m) for m in modules],
         services=[{**asdict(s), "local_database_url": backing.local_database_url(answers, s.database)}
                   for s in services],
-        adrs=[asdict(a) for a in adrs.adrs(answers)],
-        registers=build_registers(answers, services, cloud_services(answers)),
+        adrs=[asdict(a) for a in records],
+        registers=build_registers(answers, records, services, cloud, slo),
         artifacts=features.features(answers),
         app_port=contexts.APP_PORT,
         playbook_version=stack["playbook"]["version"],
@@ -105,9 +108,9 @@ def build(answers: Mapping[str, Any]) -> Model:
         npm_scripts=contract.npm_scripts(answers),
         servers=[asdict(s) for s in backing.servers(answers, services[0].database)],
         choice_labels={name: dict(labels) for name, labels in choice_labels().items()},
-        cloud_services=cloud_services(answers),
+        cloud_services=cloud,
         telemetry=objectives.telemetry(answers),
-        slo=objectives.slo(answers),
+        slo=slo,
         decision_date=decision_date(),
         npm_dependencies=contract.npm_dependencies(answers),
         delivery=delivery.delivery(answers, services, env_vars, objectives.alert_thresholds(answers)),

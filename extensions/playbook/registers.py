@@ -13,12 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .adrs import Adr, adrs, holds
+from .adrs import Adr, holds
 from .answers import label
 from .backing import BROKERS
 from .contexts import APP_PORT, Service
 from .data import industry_profile, load_data, stack_manifest
-from .objectives import slo
 
 
 @dataclass(frozen=True)
@@ -66,11 +65,10 @@ def facts(answers: Mapping[str, Any], records: Sequence[Adr],
 
 
 def values(answers: Mapping[str, Any], records: Sequence[Adr], services: Sequence[Service],
-           cloud_services: Mapping[str, Any] | None) -> dict[str, Any]:
+           cloud_services: Mapping[str, Any] | None, objectives: Mapping[str, Any]) -> dict[str, Any]:
     """What `{name}` prints in a text. A value that does not exist for these answers is left out, so an
     entry that prints it without a `when` to match fails loudly."""
     node = str(answers["node_version"])
-    objectives = slo(answers)
     result: dict[str, Any] = {
         "industry_label": industry_profile(answers["industry"])["label"],
         "cloud_label": label("cloud", answers["cloud"]),
@@ -112,12 +110,12 @@ def columns(register: type[Question] | type[Risk]) -> list[str]:
     return [field.name for field in fields(register) if field.name != "id"]
 
 
-def build_registers(answers: Mapping[str, Any], services: Sequence[Service],
-                    cloud_services: Mapping[str, Any] | None) -> Registers:
+def build_registers(answers: Mapping[str, Any], records: Sequence[Adr], services: Sequence[Service],
+                    cloud_services: Mapping[str, Any] | None, objectives: Mapping[str, Any]) -> Registers:
+    """The registers for the answers, from the model's ADRs, services, cloud services and objectives."""
     data = catalogue()
-    records = adrs(answers)
     known = facts(answers, records, cloud_services)
-    printed = values(answers, records, services, cloud_services)
+    printed = values(answers, records, services, cloud_services, objectives)
     questions = select(data["questions"], columns(Question), known, printed)
     risks = select(data["risks"], columns(Risk), known, printed)
     return Registers(

@@ -40,14 +40,19 @@ def _is_single_line(value: str) -> bool:
     return not any(unicodedata.category(char) in {"Cc", "Zl", "Zp"} for char in value)
 
 
-def validate_project_name(value: Any) -> str:
+def _one_line_error(value: Any, max_length: int, what: str) -> str:
+    """Free text for one line: not empty, no control characters, at most `max_length` characters."""
     if not isinstance(value, str) or not value.strip():
-        return "the project name must not be empty"
+        return f"{what} must not be empty"
     if not _is_single_line(value):
-        return "the project name must be a single line without control characters"
-    if len(value) > 80:
-        return f"the project name has {len(value)} characters; at most 80 are allowed"
+        return f"{what} must be a single line without control characters"
+    if len(value) > max_length:
+        return f"{what} has {len(value)} characters; at most {max_length} are allowed"
     return ""
+
+
+def validate_project_name(value: Any) -> str:
+    return _one_line_error(value, 80, "the project name")
 
 
 def validate_project_slug(value: Any) -> str:
@@ -55,13 +60,7 @@ def validate_project_slug(value: Any) -> str:
 
 
 def validate_description(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        return "the description must not be empty"
-    if not _is_single_line(value):
-        return "the description must be a single line without control characters"
-    if len(value) > 300:
-        return f"the description has {len(value)} characters; at most 300 are allowed"
-    return ""
+    return _one_line_error(value, 300, "the description")
 
 
 def validate_owner(value: Any) -> str:

@@ -277,6 +277,14 @@ class SqlServer(Server):
     before the app's user exists, then as that user over TCP. Subclasses run SQL with their client."""
 
     _execute: Callable[..., list[list[str]]]
+    scheme: ClassVar[str]  # of the connection URL
+
+    @property
+    def url(self) -> str:
+        return self.url_for(self.database)
+
+    def url_for(self, database: str) -> str:
+        return f"{self.scheme}://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
 
     def _ready(self) -> None:
         if self._set_up:

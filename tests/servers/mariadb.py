@@ -29,6 +29,7 @@ class MariaDbServer(SqlServer):
     """
 
     kind = "mysql"
+    scheme = "mysql"
     service_user = "mysql"
     startup_timeout = 90.0
 
@@ -38,13 +39,6 @@ class MariaDbServer(SqlServer):
         self.run_dir = self.directory / "run"  # written by the server: socket, pid file, error log, tmp
         self.socket_path = self.run_dir / "mysqld.sock"
         self.error_log = self.run_dir / "error.log"
-
-    @property
-    def url(self) -> str:
-        return self.url_for(self.database)
-
-    def url_for(self, database: str) -> str:
-        return f"mysql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
 
     def _binaries(self) -> list[str]:
         return ["mariadbd", "mariadb-install-db"]

@@ -34,6 +34,7 @@ class PostgresServer(SqlServer):
     """
 
     kind = "postgresql"
+    scheme = "postgresql"
     service_user = "postgres"
     stop_signal = signal.SIGINT  # "fast" shutdown: roll back open transactions, no waiting for clients
 
@@ -42,13 +43,6 @@ class PostgresServer(SqlServer):
         self.bin = _postgres_bin()
         self.data_dir = self.directory / "data"
         self.socket_dir = self.directory / "run"
-
-    @property
-    def url(self) -> str:
-        return self.url_for(self.database)
-
-    def url_for(self, database: str) -> str:
-        return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
 
     def _binaries(self) -> list[str]:
         return [str(self.bin / "postgres"), str(self.bin / "initdb")]
