@@ -18,6 +18,7 @@ store), buildah, debootstrap and network access to Debian's mirror and the npm r
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +43,14 @@ KEEP_IMAGES = os.environ.get("NEST_KEEP_IMAGES", "") not in ("", "0")
 LOAD_REQUESTS = 2000
 LOAD_THREADS = 4
 SETTLE_SECONDS = 3.0
+# The open-files limit of the build's RUN steps. Docker Engine (25 and later) gives soft 1024 and hard 524288, and
+# Node.js raises its soft limit to the hard one; buildah's chroot isolation gives 1024:1024, on which `npm ci` with a
+# warm `--mount=type=cache` fails with EMFILE (a limit of this builder, not of the Dockerfile). So: soft 1024 and the
+# hard limit up to Docker's that this process may hand on (its own; raising it needs a privilege it may not have).
+DOCKER_NOFILE_HARD = 524288
+_HARD = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+_HARD = DOCKER_NOFILE_HARD if _HARD == resource.RLIM_INFINITY else min(_HARD, DOCKER_NOFILE_HARD)
+BUILD_ULIMIT = f"nofile=1024:{_HARD}"
 
 
 @dataclass(frozen=True)
@@ -212,7 +221,8 @@ def build_image(store: Store, built: Built) -> None:
     built.figures["build_args"] = dict(build.args)
     began = time.monotonic()
     result = store.run("bud", "--isolation", "chroot", "--pull=never", "--format", "docker", "--layers=false",
-                       *build.buildah_options(), "-t", built.image, ".", cwd=project, timeout=1200, check=False)
+                       "--ulimit", BUILD_ULIMIT, *build.buildah_options(), "-t", built.image, ".", cwd=project,
+                       timeout=1200, check=False)
     built.figures["build_s"] = round(time.monotonic() - began, 1)
     assert result.returncode == 0, (
         f"buildah bud failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
@@ -364,7 +374,7 @@ def run_image(render: ImageRender, answers: dict[str, Any], project: Path, store
                 result["loaded_rss_mib"] = mib(container.rss_kib(pid))
                 result["peak_rss_mib"] = mib(container.rss_kib(pid, "VmHWM"))
             finally:
-                result["exit_code"] = box.stop()
+                box.stop()
         assert box.ended_cleanly(), f"SIGTERM did not end the app cleanly:\n{box.log_tail()}"
     finally:
         try:

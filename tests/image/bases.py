@@ -64,11 +64,11 @@ def host_ca_bundle() -> Path | None:
 
 
 def _labelled(store: Store, name: str, key: str) -> bool:
+    """Whether `name` is in the store and was made by this recipe."""
     if not store.image_exists(name):
         return False
-    labels = store.inspect_image(name).get("ImageAnnotations") or {}
-    config_labels = (store.inspect_image(name).get("OCIv1", {}).get("config") or {}).get("Labels") or {}
-    return config_labels.get(RECIPE_LABEL) == key or labels.get(RECIPE_LABEL) == key
+    labels = (store.inspect_image(name).get("OCIv1", {}).get("config") or {}).get("Labels") or {}
+    return labels.get(RECIPE_LABEL) == key
 
 
 def _copy_tree(source: Path, target: Path) -> None:

@@ -1,4 +1,5 @@
 """A buildah store of the image tier: vfs driver, chroot isolation, one storage.conf for every buildah call.
+(Also the home of `RUN --mount=type=cache` directories: see Store.env.)
 
 buildah 1.28 ignores STORAGE_DRIVER, so the store is named by a storage.conf and CONTAINERS_STORAGE_CONF; a
 buildah call without it would use another store ("image not known"). The store lives in the tier's cache
@@ -55,6 +56,8 @@ class Store:
         self.buildah = buildah
         self.root.mkdir(parents=True, exist_ok=True)
         self.conf = self.root / "storage.conf"
+        self.tmp = self.root / "tmp"
+        self.tmp.mkdir(exist_ok=True)
         text = ("[storage]\n"
                 'driver = "vfs"\n'
                 f'runroot = "{self.root / "run"}"\n'
@@ -64,8 +67,9 @@ class Store:
 
     @property
     def env(self) -> dict[str, str]:
-        """What every buildah call needs in its environment."""
-        return {"CONTAINERS_STORAGE_CONF": str(self.conf), "BUILDAH_ISOLATION": "chroot"}
+        """What every buildah call needs in its environment. TMPDIR keeps buildah's temporary files and the
+        directories of `RUN --mount=type=cache` (buildah-cache/) in this store rather than in /var/tmp."""
+        return {"CONTAINERS_STORAGE_CONF": str(self.conf), "BUILDAH_ISOLATION": "chroot", "TMPDIR": str(self.tmp)}
 
     def full_env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         return {**os.environ, **self.env, **(extra or {})}
