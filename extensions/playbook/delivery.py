@@ -7,6 +7,7 @@ conventional ones; the overlays are where a team changes them.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,17 +18,6 @@ from .data import load_data
 from .features import is_microservices
 
 ENVIRONMENTS = ("dev", "staging", "prod")
-# Pod sizing per environment. The heap limit is 75 % of the memory limit so that V8 collects
-# garbage before the kernel kills the container.
-ENVIRONMENT_SIZING: dict[str, dict[str, Any]] = {
-    "dev": {"min_replicas": 2, "max_replicas": 3, "cpu_request": "50m", "cpu_limit": "500m",
-            "memory_request_mi": 192, "memory_limit_mi": 384, "log_level": "debug", "swagger": True},
-    "staging": {"min_replicas": 2, "max_replicas": 4, "cpu_request": "100m", "cpu_limit": "1",
-                "memory_request_mi": 256, "memory_limit_mi": 512, "log_level": "info", "swagger": True},
-    "prod": {"min_replicas": 3, "max_replicas": 10, "cpu_request": "250m", "cpu_limit": "2",
-             "memory_request_mi": 512, "memory_limit_mi": 1024, "log_level": "info", "swagger": False},
-}
-HEAP_SHARE = 0.75
 BASE_ENVIRONMENT = "staging"  # the base carries these numbers; every overlay states its own
 
 PLATFORM = {
@@ -38,13 +28,29 @@ PLATFORM = {
     "otel_service": "otel-collector",
 }
 MESH_NAMESPACES = {"istio": "istio-system", "linkerd": "linkerd"}
+# The labels the cluster's Prometheus selects ServiceMonitors and PrometheusRules by. These match
+# kube-prometheus-stack installed as Helm release "kube-prometheus-stack": with its defaults
+# (prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues and ruleSelectorNilUsesHelmValues
+# true) its Prometheus selects only objects labelled release=<Helm release name>. Each overlay adds
+# them in one patch, where a team whose Prometheus selects differently changes them.
+PROMETHEUS_SELECTOR_LABELS = {"release": "kube-prometheus-stack"}
 # Host ports of the local observability stack (app ports are 3000 and up, so Grafana moves).
 LOCAL_OBSERVABILITY_PORTS = {"grafana": 3300, "prometheus": 9090, "jaeger": 16686, "otlp_http": 4318, "otlp_grpc": 4317}
 OTLP_HTTP_PORT = 4318
+# The namespace label compose's Prometheus gives its targets (the cluster's targets carry their
+# Kubernetes namespace), so the dashboard's namespace variable works locally too.
+LOCAL_NAMESPACE = "local"
 # The first release: package.json's version and the image tag the overlays start from.
 INITIAL_RELEASE = "0.1.0"
 # The Docker build argument that picks the app of a Nest monorepo (microservices only).
 BUILD_ARG = "APP"
+# The lockfile `npm ci` (CI and the Dockerfile) installs from. A render has none (the team runs
+# npm install): the first CI job checks for it and fails with this one line, which the README and
+# copier's after-copy message repeat.
+LOCKFILE = "package-lock.json"
+LOCKFILE_MISSING = f"{LOCKFILE} is missing: run npm install and commit {LOCKFILE}"
+# The overlay whose image the release workflow pins by digest (kustomize edit set image).
+PINNED_OVERLAY = "prod"
 
 
 def image(answers: Mapping[str, Any], service: Service) -> str:
@@ -70,21 +76,85 @@ def public_paths(answers: Mapping[str, Any], service: Service) -> list[str]:
     return paths
 
 
+def _round_up(value: float, step: int) -> int:
+    """The smallest multiple of step that is at least value (float noise rounded away first)."""
+    return math.ceil(round(value / step, 6)) * step
+
+
+def _mib(value: float) -> int | float:
+    """MiB as the manifests and the document print them: 320, 312, 248.4."""
+    value = round(value, 1)
+    return int(value) if value == int(value) else value
+
+
+def _millicores(quantity: str) -> int:
+    """A Kubernetes CPU quantity ("250m", "1", "2") in millicores."""
+    return int(quantity[:-1]) if quantity.endswith("m") else int(float(quantity) * 1000)
+
+
+def sizing() -> dict[str, Any]:
+    """Memory request, memory limit and V8 heap limit from the measured figures of extensions/data/sizing.yml
+    (the rules are stated there): the same for every environment, which differ in replicas and CPU."""
+    data = load_data("sizing")
+    measured, rules, hpa = data["measured"], data["rules"], data["hpa"]
+    margin, step = float(rules["margin"]), int(rules["step_mib"])
+    memory_target = int(hpa["memory_target_percent"])
+    loaded, idle = float(measured["loaded_rss_mib"]), float(measured["idle_rss_mib"])
+    # The HPA scales out when the average memory use passes request x target.
+    request = _round_up(loaded * (1 + margin) * 100 / memory_target, step)
+    limit = request * int(rules["limit_to_request"])
+    non_heap = _round_up(idle * (1 + margin), step)
+    heap = limit - non_heap
+    scale_out_at = request * memory_target / 100
+    if not loaded * (1 + margin) <= scale_out_at or not idle < scale_out_at:
+        raise ValueError(f"sizing.yml: the HPA would scale out at {scale_out_at} MiB, below the measured RSS")
+    if heap < scale_out_at:
+        raise ValueError(f"sizing.yml: the {heap} MiB heap limit is below the HPA scale-out point {scale_out_at} MiB")
+    return {
+        "measured": dict(measured),
+        "margin_percent": round(margin * 100),
+        "step_mib": step,
+        "limit_to_request": int(rules["limit_to_request"]),
+        "cpu_target_percent": int(hpa["cpu_target_percent"]),
+        "memory_target_percent": memory_target,
+        "loaded_with_margin_mib": _mib(loaded * (1 + margin)),
+        "idle_with_margin_mib": _mib(idle * (1 + margin)),
+        "memory_request_mi": request,
+        "memory_limit_mi": limit,
+        "non_heap_mib": non_heap,
+        "heap_mb": heap,
+        "hpa_memory_threshold_mi": _mib(scale_out_at),
+    }
+
+
 def environment_settings(answers: Mapping[str, Any], name: str) -> dict[str, Any]:
     slug = answers["project_slug"]
-    sizing = ENVIRONMENT_SIZING[name]
+    memory = sizing()
+    settings = load_data("sizing")["environments"][name]
+    cpu_request, cpu_limit = _millicores(str(settings["cpu_request"])), _millicores(str(settings["cpu_limit"]))
+    if cpu_request > cpu_limit:
+        raise ValueError(f"sizing.yml: {name} requests more CPU than its limit")
     domain = "example.com" if name == "prod" else f"{name}.example.com"
-    heap_mb = int(sizing["memory_limit_mi"] * HEAP_SHARE)
     return {
         "name": name,
         "namespace": f"{slug}-{name}",
         "hostname": f"{slug}.{domain}",
         "cors_origins": f"https://app.{domain}",
-        **sizing,
-        "memory_request": f"{sizing['memory_request_mi']}Mi",
-        "memory_limit": f"{sizing['memory_limit_mi']}Mi",
-        "heap_mb": heap_mb,
-        "node_options": f"--max-old-space-size={heap_mb}",
+        "min_replicas": int(settings["min_replicas"]),
+        "max_replicas": int(settings["max_replicas"]),
+        "cpu_request": str(settings["cpu_request"]),
+        "cpu_limit": str(settings["cpu_limit"]),
+        "log_level": settings["log_level"],
+        "swagger": bool(settings["swagger"]),
+        "memory_request_mi": memory["memory_request_mi"],
+        "memory_limit_mi": memory["memory_limit_mi"],
+        "memory_request": f"{memory['memory_request_mi']}Mi",
+        "memory_limit": f"{memory['memory_limit_mi']}Mi",
+        "heap_mb": memory["heap_mb"],
+        "node_options": f"--max-old-space-size={memory['heap_mb']}",
+        "hpa_memory_threshold_mi": memory["hpa_memory_threshold_mi"],
+        # CPU the HPA scales out at (average per pod, millicores)
+        "hpa_cpu_threshold_m": cpu_request * memory["cpu_target_percent"] // 100,
     }
 
 
@@ -153,11 +223,16 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
         "platform": dict(PLATFORM),
         "ingress_class": load_data("clouds")[answers["cloud"]]["ingress_class"],
         "mesh_namespace": MESH_NAMESPACES.get(answers["service_mesh"]),
-        "egress": backing.egress(answers),
         "exposed": any(entry["paths"] for entry in entries),
         "alerts": alerts,
+        "sizing": sizing(),
+        "prometheus_selector_labels": dict(PROMETHEUS_SELECTOR_LABELS),
         "local_ports": dict(LOCAL_OBSERVABILITY_PORTS),
+        "local_namespace": LOCAL_NAMESPACE,
         "kafka_internal_port": backing.KAFKA_INTERNAL_PORT,
         "build_arg": BUILD_ARG if is_microservices(answers) else None,
         "release_tag": INITIAL_RELEASE,
+        "lockfile": LOCKFILE,
+        "lockfile_missing": LOCKFILE_MISSING,
+        "pinned_overlay": PINNED_OVERLAY,
     }
