@@ -648,6 +648,25 @@ def test_rename_migration_is_idempotent(tmp_path: Path) -> None:
     assert answers.read_text(encoding="utf-8") == once, "a second run must change nothing"
 
 
+def test_overlay_resource_migration_lists_the_new_file_once_and_keeps_team_edits(tmp_path: Path) -> None:
+    overlays = tmp_path / "deploy" / "k8s" / "overlays"
+    team = ("# team comment\nnamespace: shop-dev\n\nresources:\n  - ../../base\n  - extra-team.yaml\n\n"
+            "images:\n  - name: x\n    newTag: \"1.2\"\n")
+    for env in ("dev", "prod"):
+        (overlays / env).mkdir(parents=True)
+        (overlays / env / "kustomization.yaml").write_text(team, encoding="utf-8")
+    (overlays / "dev" / "network.yaml").write_text("---\n", encoding="utf-8")  # prod has no network.yaml
+    command = [sys.executable, str(REPO / "migrations" / "add_overlay_resource.py"), "deploy/k8s/overlays", "network.yaml"]
+    for _ in range(2):
+        result = run(command, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+    dev = (overlays / "dev" / "kustomization.yaml").read_text(encoding="utf-8")
+    assert dev == team.replace("  - ../../base\n", "  - ../../base\n  - network.yaml\n"), dev
+    assert yaml.safe_load(dev)["resources"] == ["../../base", "network.yaml", "extra-team.yaml"]
+    assert (overlays / "prod" / "kustomization.yaml").read_text(encoding="utf-8") == team, "no file, no entry"
+    assert "lists network.yaml already" in result.stdout
+
+
 def test_move_migration_is_idempotent_and_never_overwrites(tmp_path: Path) -> None:
     (tmp_path / "k8s" / "overlays").mkdir(parents=True)
     (tmp_path / "k8s" / "overlays" / "a.yaml").write_text("team", encoding="utf-8")

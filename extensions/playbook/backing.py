@@ -1,7 +1,7 @@
 """The backing servers of the app (database, Redis, broker): one record each for what every
 consumer needs: the driver, the image and port (stack manifest), the connection URL as the laptop,
 docker compose and the cluster see it, the container environment and readiness command of the
-compose and CI service containers, and the egress port of the network policy."""
+compose and CI service containers (extensions/playbook/flows.py adds the network flows to them)."""
 
 from __future__ import annotations
 
@@ -154,14 +154,3 @@ def compose_urls(answers: Mapping[str, Any], database_name: str) -> dict[str, st
         port = KAFKA_INTERNAL_PORT if broker.key == "kafka" else broker.port
         urls["BROKER_URL"] = broker_url(broker.key, broker.host, port)
     return urls
-
-
-def egress(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Backing servers the pods connect to, for the NetworkPolicy egress rules."""
-    ports = [{"name": DATABASES[answers["database"]]["label"], "port": database_port(answers)}]
-    if needs_redis(answers):
-        ports.append({"name": "Redis", "port": image_port("redis")})
-    broker = answers["message_broker"]
-    if broker not in ("none", "redis"):
-        ports.append({"name": BROKERS[broker]["label"], "port": image_port(BROKERS[broker]["image"])})
-    return ports

@@ -31,6 +31,7 @@ def features(answers: Mapping[str, Any]) -> dict[str, bool]:
         "ingress": answers["ingress"] == "ingress",
         "istio": answers["service_mesh"] == "istio",
         "linkerd": answers["service_mesh"] == "linkerd",
+        "mesh": answers["service_mesh"] != "none",
         "broker": has_broker(answers),
         "redis": needs_redis(answers),
         "rest": "rest" in styles,

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from . import adrs, backing, contexts, contract, delivery, features, layout, objectives
+from . import adrs, backing, contexts, contract, delivery, features, flows, layout, objectives, rollout
 from . import answers as answer_set
 from .answers import REQUIRED_ANSWERS, choice_labels, label
 from .data import industry_profile, load_data, stack_manifest
@@ -42,6 +42,8 @@ class Model:
     decision_date: str
     npm_dependencies: dict[str, dict[str, str]]
     delivery: dict[str, Any]
+    flows: dict[str, Any]
+    rollout: dict[str, Any]
     team_adr_first: int
     # the directories file names print (layout.directories) and the ownership patterns of copier.yml
     platform_dir: str
@@ -89,6 +91,8 @@ def build(answers: Mapping[str, Any]) -> Model:
     records = adrs.adrs(answers)
     cloud = cloud_services(answers)
     slo = objectives.slo(answers)
+    shipping = delivery.delivery(answers, services, env_vars, objectives.alert_thresholds(answers))
+    network = flows.flows(answers, services)
     return Model(
         stack=stack,
         node=stack["node"][str(answers["node_version"])],
@@ -113,7 +117,9 @@ def build(answers: Mapping[str, Any]) -> Model:
         slo=slo,
         decision_date=decision_date(),
         npm_dependencies=contract.npm_dependencies(answers),
-        delivery=delivery.delivery(answers, services, env_vars, objectives.alert_thresholds(answers)),
+        delivery=shipping,
+        flows=network,
+        rollout=rollout.rollout(answers, shipping["exposed"], network["all"]),
         team_adr_first=adrs.TEAM_ADR_FIRST,
         **layout.directories(answers),
         # one e2e suite per service: the monolith's is test/app.e2e-spec.ts
