@@ -30,6 +30,8 @@ from filelock import FileLock
 from helpers import IN_CI, REPO, Renderer, copier_questions, load_yaml, run, tool
 from matrix import DEFAULT_ANSWERS_ID, Combination
 
+from extensions.playbook import delivery as delivery_model
+
 STACK = load_yaml(REPO / "extensions" / "data" / "stack.yml")
 WORKFLOWS = ("ci.yml", "release.yml", "security.yml")
 GITHUB_FILES = (*(f".github/workflows/{name}" for name in WORKFLOWS), ".github/dependabot.yml")
@@ -40,8 +42,11 @@ CHECKOV_UNKNOWN_PERMISSION = re.compile(r"^ +attestations: write(?: #.*)?\n", re
 PIN_COMMENT = re.compile(r"uses: (?P<ref>\S+) # (?P<tag>v\d+\.\d+\.\d+)$")
 # Commands every job may use: shell syntax and coreutils/busybox present in every image and runner.
 SHELL_BUILTINS = frozenset({
-    "if", "then", "else", "fi", "[", "test", "export", "echo", "printf", "mkdir", "cat", "sed", "tr", "base64",
+    "if", "then", "else", "fi", "[", "[[", "test", "export", "echo", "printf", "mkdir", "cat", "sed", "tr", "base64",
+    "exit", "set", "cd", "for", "do", "done",
 })
+# What a GitHub-hosted ubuntu-24.04 runner provides (its image lists git, the GitHub CLI and kustomize).
+RUNNER_TOOLS = frozenset({"npm", "python3", "git", "gh", "kustomize"})
 # What a GitLab job image provides (by image name).
 IMAGE_TOOLS = {
     STACK["ci_images"]["buildkit"]["name"]: {"buildctl-daemonless.sh"},
@@ -119,6 +124,8 @@ def image_reference(entry: dict[str, Any]) -> str:
 def shell_commands(script: str) -> Iterator[list[str]]:
     """The simple commands of a shell script: words of each command, split at ; && || | and newlines."""
     text = script.replace("\\\n", " ")
+    # redirections to a file descriptor (>&2, 2>&1) are not command separators
+    text = re.sub(r"\d*>&\d", " ", text)
     for line in text.splitlines():
         lexer = shlex.shlex(line, posix=True, punctuation_chars=";&|")
         lexer.whitespace_split = True
@@ -294,7 +301,7 @@ def _ci_copies(renderer: Renderer, target: Path) -> list[str]:
             if source.is_file():
                 destination.parent.mkdir(parents=True, exist_ok=True)
                 text = source.read_text(encoding="utf-8")
-                if destination.name == "release.yml":
+                if destination.name in ("release.yml", "ci.yml"):
                     # checkov 3.3.30's bundled workflow schema predates the `attestations` permission and
                     # skips a file that has it, silently; without that one line it checks the rest.
                     text = CHECKOV_UNKNOWN_PERMISSION.sub("", text)
@@ -454,7 +461,7 @@ def test_github_ci_workflow(github_rendered: Path) -> None:
     assert ci["concurrency"] == {"group": "${{ github.workflow }}-${{ github.head_ref || github.run_id }}",
                                  "cancel-in-progress": True}
     jobs = ci["jobs"]
-    expected = {"docs", "manifests", "image", "publish"}
+    expected = {"lockfile", "docs", "manifests", "image", "publish"}
     if answers["include_app"]:
         expected |= {"lint", "unit", "e2e"}
     assert set(jobs) == expected
@@ -463,7 +470,8 @@ def test_github_ci_workflow(github_rendered: Path) -> None:
             if str(step.get("uses", "")).startswith("actions/setup-node@"):
                 assert step["with"] == {"node-version-file": ".nvmrc", "cache": "npm"}, job_id
             if "run" in step:
-                assert "npm install" not in step["run"], f"{job_id}: npm install instead of npm ci"
+                commands = [words[:2] for words in shell_commands(step["run"])]
+                assert ["npm", "install"] not in commands, f"{job_id}: npm install instead of npm ci"
     if answers["include_app"]:
         runs = [s["run"] for s in steps_of(jobs["unit"]) if "run" in s]
         assert "npm run test:cov" in runs
@@ -489,12 +497,9 @@ def test_github_ci_workflow(github_rendered: Path) -> None:
     assert scan["exit-code"] == "1" and scan["severity"] == "CRITICAL,HIGH"
     assert publish["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
     assert publish["needs"] == ["image"]
-    builds = [s["with"] for s in steps_of(publish) if "build-push-action" in str(s.get("uses"))]
-    assert builds == [builds[0]] and builds[0]["push"] is True and builds[0]["sbom"] is True
-    assert builds[0]["provenance"] == "mode=max"
     assert not any(s.get("with", {}).get("push") for s in steps_of(image))
-    signing = "\n".join(s.get("run", "") for s in steps_of(publish))
-    assert 'cosign sign --yes "${IMAGE}@${DIGEST}"' in signing
+    assert_scanned_before_push(publish, "ci.yml:publish")
+    assert_signed_and_attested(publish, "ci.yml:publish")
     if answers["architecture"] == "microservices":
         services = image["strategy"]["matrix"]["include"]
         assert [s["app"] for s in services] == list(answers["bounded_contexts"])
@@ -503,23 +508,137 @@ def test_github_ci_workflow(github_rendered: Path) -> None:
         assert "strategy" not in image
 
 
+def assert_scanned_before_push(job: dict[str, Any], where: str) -> None:
+    """Build into the runner's image store, scan that image with Trivy (failing the job), and only then
+    push: the one pushing build comes after the scan, and no earlier step pushes or logs in."""
+    steps = steps_of(job)
+    builds = [i for i, s in enumerate(steps) if "build-push-action" in str(s.get("uses"))]
+    assert len(builds) == 2, f"{where}: a local build and a push build, got {builds}"
+    local, pushed = (steps[i]["with"] for i in builds)
+    assert local["load"] is True and local["push"] is False, f"{where}: the first build stays on the runner"
+    scans = [i for i, s in enumerate(steps) if "trivy-action" in str(s.get("uses")) and s["with"].get("exit-code") == "1"]
+    assert len(scans) == 1 and builds[0] < scans[0] < builds[1], f"{where}: scan {scans} between builds {builds}"
+    scan = steps[scans[0]]["with"]
+    # the scanned reference is one of the tags the local build loaded (the metadata step's version)
+    assert scan["image-ref"] == "${{ env.IMAGE }}:${{ steps.meta.outputs.version }}", where
+    assert local["tags"] == "${{ steps.meta.outputs.tags }}", where
+    assert scan["severity"] == "CRITICAL,HIGH" and scan["ignore-unfixed"] is True, where
+    logins = [i for i, s in enumerate(steps) if "login-action" in str(s.get("uses"))]
+    assert logins and all(scans[0] < i < builds[1] for i in logins), f"{where}: registry login after the scan"
+    assert pushed["push"] is True and pushed["sbom"] is True and pushed["provenance"] == "mode=max", where
+    assert steps[builds[1]]["id"] == "push", where
+    for key in ("context", "build-args", "tags"):
+        assert local.get(key) == pushed.get(key), f"{where}: the push builds what was scanned ({key})"
+
+
+def assert_signed_and_attested(job: dict[str, Any], where: str) -> None:
+    """cosign keyless signature of the pushed digest, its SBOM attested, and SLSA build provenance."""
+    steps = steps_of(job)
+    push = next(i for i, s in enumerate(steps) if s.get("id") == "push")
+    signing = "\n".join(s.get("run", "") for s in steps[push:])
+    assert 'cosign sign --yes "${IMAGE}@${DIGEST}"' in signing, where
+    assert "cosign attest --yes --type spdxjson" in signing, where
+    attest = [s["with"] for s in steps[push:] if str(s.get("uses", "")).startswith(STACK["actions"]["attest"]["uses"] + "@")]
+    assert len(attest) == 1, f"{where}: one build-provenance attestation"
+    assert attest[0]["subject-digest"] == "${{ steps.push.outputs.digest }}" and attest[0]["push-to-registry"] is True
+    assert "predicate-path" not in attest[0], f"{where}: the attestation is the build provenance, no custom predicate"
+    permissions = job["permissions"]
+    assert permissions.get("id-token") == "write" and permissions.get("attestations") == "write", where
+    assert set(permissions) <= {"contents", "packages", "id-token", "attestations"}, where
+
+
+def metadata_tags(job: dict[str, Any]) -> list[str]:
+    meta = next(s["with"] for s in steps_of(job) if s.get("id") == "meta")
+    return [line.strip() for line in str(meta["tags"]).splitlines() if line.strip()]
+
+
+def test_main_images_never_take_a_release_tag(github_rendered: Path) -> None:
+    """docker/metadata-action tags: main pushes `main` and `sha-<commit>` (a branch push gets no
+    `latest`), a release its version (v1.2.3 -> 1.2.3) and `latest`. Main never produces a release's
+    form, so a push to main never overwrites a release tag."""
+    flows = workflows(github_rendered)
+    main_tags = metadata_tags(flows["ci.yml"]["jobs"]["publish"])
+    release_tags = metadata_tags(flows["release.yml"]["jobs"]["release"])
+    assert sorted(main_tags) == ["type=ref,event=branch", "type=sha,format=long"]
+    assert release_tags == ["type=match,pattern=v(.*),group=1"]
+    # the match pattern keeps only what follows the v of a version tag, which is never `main` or sha-...
+    pattern = re.compile(r"v(.*)")
+    released = pattern.fullmatch("v1.2.3")
+    assert released and released.group(1) == "1.2.3" and not re.fullmatch(r"main|sha-[0-9a-f]{40}", released.group(1))
+    for flow in ("ci.yml", "release.yml"):
+        for job in flows[flow]["jobs"].values():
+            meta = [s for s in steps_of(job) if s.get("id") == "meta"]
+            assert all("latest=true" not in str(s["with"].get("flavor", "")) for s in meta), flow
+
+
 def test_github_release_workflow(github_rendered: Path) -> None:
     rendered = github_rendered
+    answers = answers_of(rendered)
     release = workflows(rendered)["release.yml"]
     text = (rendered / ".github" / "workflows" / "release.yml").read_text(encoding="utf-8")
     assert on_block(release) == {"push": {"tags": ["v*.*.*"]}}
     # no caches in a publishing workflow (zizmor cache-poisoning)
     assert "cache-from" not in text and "cache-to" not in text and "setup-node" not in text
-    (job,) = release["jobs"].values()
-    assert {"id-token", "attestations"} <= set(job["permissions"])
+    jobs = release["jobs"]
+    assert set(jobs) == {"lockfile", "release", "pin"}
+    job = jobs["release"]
+    assert job["needs"] == ["lockfile"]
     for step in steps_of(job):
         if "trivy-action" in str(step.get("uses")):
             assert step["with"]["cache"] is False and step["with"]["version"] == STACK["tools"]["trivy"]
-    build = next(s["with"] for s in steps_of(job) if "build-push-action" in str(s.get("uses")))
-    assert build["no-cache"] is True and build["push"] is True and build["sbom"] is True
-    attest = next(s["with"] for s in steps_of(job) if str(s.get("uses", "")).startswith("actions/attest@"))
-    assert attest["subject-digest"] == "${{ steps.push.outputs.digest }}" and attest["push-to-registry"] is True
-    assert 'cosign sign --yes "${IMAGE}@${DIGEST}"' in text
+    assert_scanned_before_push(job, "release.yml:release")
+    local = next(s["with"] for s in steps_of(job) if "build-push-action" in str(s.get("uses")))
+    assert local["no-cache"] is True and local["pull"] is True
+    assert_signed_and_attested(job, "release.yml:release")
+    # the pushed digest of each image is a job output, for the pin job
+    record = next(s for s in steps_of(job) if s.get("id") == "record")
+    assert record["env"]["DIGEST"] == "${{ steps.push.outputs.digest }}"
+    assert 'echo "digest-${SERVICE}=${DIGEST}" >> "$GITHUB_OUTPUT"' in record["run"]
+    images = image_names(rendered)
+    outputs = job["outputs"]
+    assert set(outputs) == {f"digest-{name}" for name in images}
+    for key, value in outputs.items():
+        assert value == f"${{{{ steps.record.outputs.{key} }}}}"
+    if answers["architecture"] == "microservices":
+        assert record["env"]["SERVICE"] == "${{ matrix.service }}"
+        assert [e["service"] for e in job["strategy"]["matrix"]["include"]] == list(images)
+    else:
+        assert [record["env"]["SERVICE"]] == list(images)
+    # the pin job: a pull request that pins the overlay to those digests with kustomize edit set image
+    pin = jobs["pin"]
+    assert pin["needs"] == ["release"]
+    assert pin["permissions"] == {"contents": "write", "pull-requests": "write"}
+    checkout = steps_of(pin)[0]
+    assert checkout["with"] == {"ref": "${{ github.event.repository.default_branch }}", "persist-credentials": False}
+    (step,) = [s for s in steps_of(pin) if "run" in s]
+    overlay = f"deploy/k8s/overlays/{delivery_model.PINNED_OVERLAY}"
+    assert (rendered / overlay / "kustomization.yaml").is_file()
+    assert f"cd {overlay}\n" in step["run"]
+    assert 'kustomize edit set image "${pin%@*}=${pin}"' in step["run"]
+    assert "gh pr create" in step["run"] and 'git push origin "HEAD:refs/heads/$branch"' in step["run"]
+    pins = {k: v for k, v in step["env"].items() if k.startswith("PIN_")}
+    assert sorted(pins.values()) == sorted(
+        f"{image}@${{{{ needs.release.outputs.digest-{name} }}}}" for name, image in images.items())
+    for name in pins:
+        assert f'"${name}"' in step["run"], f"{name} is not pinned"
+
+
+def image_names(rendered: Path) -> dict[str, str]:
+    """Deployment name -> image of every workload in the base (the images the overlays set)."""
+    found: dict[str, str] = {}
+    for path in sorted((rendered / "deploy" / "k8s" / "base").glob("*.yaml")):
+        for doc in load_all_yaml(path):
+            if isinstance(doc, dict) and doc.get("kind") == "Deployment":
+                (container,) = [c for c in doc["spec"]["template"]["spec"]["containers"] if c["name"] == "app"]
+                image = container["image"]
+                found[doc["metadata"]["name"]] = image.rsplit(":", 1)[0] if "/" not in image.rsplit(":", 1)[-1] else image
+    return found
+
+
+def load_all_yaml(path: Path) -> list[Any]:
+    import yaml
+
+    return list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
 
 
 def test_github_security_workflow(github_rendered: Path) -> None:
@@ -579,8 +698,6 @@ def test_gitlab_pipeline(gitlab_rendered: Path) -> None:
         e2e = resolve_gitlab_job(pipeline, pipeline["e2e"])
         names = sorted(s["name"] for s in e2e["services"])
         assert names == sorted(image_reference(e) for e in expected_servers(answers).values())
-        # checks never run in tag pipelines, so tag pipelines use no cache
-        assert resolve_gitlab_job(pipeline, pipeline["lint"])["rules"][0] == {"if": "$CI_COMMIT_TAG", "when": "never"}
     buildkit = STACK["ci_images"]["buildkit"]
     assert resolve_gitlab_job(pipeline, pipeline["image:publish"])["image"]["name"] == image_reference(buildkit)
     assert "--opt attest:sbom=" in text and "--opt attest:provenance=mode=max" in text
@@ -589,6 +706,77 @@ def test_gitlab_pipeline(gitlab_rendered: Path) -> None:
     sign = resolve_gitlab_job(pipeline, pipeline["image:sign"])
     assert sign["id_tokens"] == {"SIGSTORE_ID_TOKEN": {"aud": "sigstore"}}
     assert sign["needs"] == ["image:publish", "image:publish-scan"]
+
+
+def gitlab_jobs(pipeline: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every job of the pipeline file with its `extends` merged in."""
+    return {k: resolve_gitlab_job(pipeline, v) for k, v in pipeline.items()
+            if isinstance(v, dict) and not k.startswith(".") and ("script" in v or "extends" in v)}
+
+
+def runs_in(job: dict[str, Any], variables: dict[str, str]) -> bool:
+    """Whether a job's rules let it into a pipeline with these predefined variables (the rule forms
+    this pipeline uses: `$X`, `$X == "v"`, `$X == $Y`, `&&`, and a final bare rule)."""
+    def holds(condition: str) -> bool:
+        for clause in condition.split("&&"):
+            clause = clause.strip()
+            match = re.fullmatch(r'\$(\w+)(?: == (?:"([^"]*)"|\$(\w+)))?', clause)
+            assert match, f"rule form not understood: {clause}"
+            name, literal, other = match.groups()
+            value = variables.get(name, "")
+            if literal is None and other is None:
+                if not value:
+                    return False
+            elif value != (literal if literal is not None else variables.get(other or "", "")):
+                return False
+        return True
+
+    for rule in job.get("rules", [{"when": "on_success"}]):
+        if "if" not in rule or holds(rule["if"]):
+            return rule.get("when", "on_success") != "never"
+    return False
+
+
+TAG_PIPELINE = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_TAG": "v1.2.3", "CI_DEFAULT_BRANCH": "main"}
+MAIN_PIPELINE = {"CI_PIPELINE_SOURCE": "push", "CI_COMMIT_BRANCH": "main", "CI_DEFAULT_BRANCH": "main"}
+
+
+def test_gitlab_tag_pipelines_test_before_publishing(gitlab_rendered: Path) -> None:
+    """A version tag's pipeline runs the checks, and image:publish needs every one of them (and the
+    lockfile job); the scan of the pushed digest and the signature come after it."""
+    pipeline = gitlab_pipeline(gitlab_rendered)
+    answers = answers_of(gitlab_rendered)
+    jobs = gitlab_jobs(pipeline)
+    checks = {"docs", "manifests"} | ({"lint", "unit", "e2e"} if answers["include_app"] else set())
+    for variables in (TAG_PIPELINE, MAIN_PIPELINE):
+        running = {job_id for job_id, job in jobs.items() if runs_in(job, variables)}
+        assert checks | {"lockfile", "image:publish", "image:publish-scan", "image:sign"} <= running, running
+        assert not {"image:build", "image:scan"} & running
+    publish = jobs["image:publish"]
+    assert set(publish["needs"]) == checks | {"lockfile"}
+    assert jobs["image:publish-scan"]["needs"] == ["image:publish"]
+    assert {"image:publish", "image:publish-scan"} <= set(jobs["image:sign"]["needs"])
+    stages = pipeline["stages"]
+    assert stages.index(jobs["image:sign"]["stage"]) > stages.index(jobs["image:publish-scan"]["stage"]) \
+        > stages.index(publish["stage"])
+
+
+def test_gitlab_default_branch_never_overwrites_a_release_tag(gitlab_rendered: Path, tmp_path: Path) -> None:
+    """The tag line of image:publish, run with bash: a version tag pushes 1.2.3 only, the default
+    branch its commit SHA only."""
+    pipeline = gitlab_pipeline(gitlab_rendered)
+    script = resolve_gitlab_job(pipeline, pipeline["image:publish"])["script"]
+    (line,) = [entry for entry in script if "TAGS=" in entry]
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    results = {}
+    for tag in ("v1.2.3", ""):
+        env = {"PATH": os.environ["PATH"], "IMAGE": "registry.example.com/team/app", "CI_COMMIT_TAG": tag,
+               "CI_COMMIT_SHA": sha}
+        result = subprocess.run(["bash", "-euc", f'{line}\nprintf %s "$TAGS"'], env=env, capture_output=True,
+                                text=True, check=True, cwd=tmp_path)
+        results[tag] = result.stdout
+    assert results == {"v1.2.3": "name=registry.example.com/team/app:1.2.3",
+                       "": f"name=registry.example.com/team/app:{sha}"}
 
 
 SCHEDULE_NEVER = {"if": '$CI_PIPELINE_SOURCE == "schedule"', "when": "never"}
@@ -673,7 +861,7 @@ def test_every_command_is_an_npm_script_or_an_installed_tool(ci_rendered: Path) 
     if system == "github":
         for name, workflow in workflows(rendered).items():
             for job_id, job in workflow["jobs"].items():
-                provided = {"npm", "python3"}  # on the runner image
+                provided = set(RUNNER_TOOLS)
                 for step in steps_of(job):
                     if "sigstore/cosign-installer@" in str(step.get("uses", "")):
                         provided.add("cosign")
@@ -844,3 +1032,62 @@ def test_green_on_first_push(renderer: Renderer, combination: Combination, tmp_p
     executed = [line for line in log if line.endswith(": ok")]
     for job_id in GREEN_JOBS:
         assert any(re.match(rf"{job_id}(\[[^]]+\])?: ", line) for line in executed), f"no command of {job_id} ran"
+
+
+# ------------------------------------------------------------------------------------------------ skip reasons
+
+
+# What a checkov skip reason may claim the render's CI does, and where that claim is found in the
+# named CI file: (phrase of the reason, what the file must contain, a name for the message).
+SKIP_CLAIMS = {
+    ".github/workflows/release.yml": [
+        (r"on each version tag", lambda text, flow: on_block(flow) == {"push": {"tags": ["v*.*.*"]}}),
+        (r"opens a pull request", lambda text, flow: "gh pr create" in text),
+        (r"pins the (\w+) overlay", lambda text, flow, overlay: f"cd deploy/k8s/overlays/{overlay}\n" in text),
+        (r"to the pushed digest", lambda text, flow: "needs.release.outputs.digest-" in text
+         and "${{ steps.push.outputs.digest }}" in text),
+        (r"with kustomize edit set image", lambda text, flow: "kustomize edit set image" in text),
+    ],
+    ".gitlab-ci.yml": [
+        (r"on each version tag", lambda text, flow: flow["workflow"]["rules"][-1]["if"].startswith("$CI_COMMIT_TAG")),
+        (r"pushes and signs the image", lambda text, flow: "push=true" in text and "cosign sign --yes" in text),
+        (r"keeps its digest as an artifact of (image:\w+)", lambda text, flow, job: any(
+            path.startswith("digest") for path in flow[job]["artifacts"]["paths"])),
+    ],
+}
+CI_FILE_NAMES = re.compile(r"(\.github/workflows/[\w.-]+\.yml|\.gitlab-ci\.yml)")
+
+
+def test_checkov_skip_reasons_are_true_of_the_ci(rendered: Path) -> None:
+    """Every checkov skip reason in the manifests that names a CI file makes only claims that file
+    bears out: each claim phrase is one SKIP_CLAIMS knows, and is checked against the rendered file.
+    A reason that names no CI file must not speak of a workflow or pipeline that does something."""
+    reasons = set()
+    for path in sorted((rendered / "deploy" / "k8s").rglob("*.yaml")):
+        for doc in load_all_yaml(path):
+            annotations = ((doc or {}).get("metadata") or {}).get("annotations") or {}
+            reasons |= {value for key, value in annotations.items() if key.startswith("checkov.io/skip")}
+    assert any(reason.startswith("CKV_K8S_43=") for reason in reasons)
+    system = ci_system(rendered)
+    for reason in reasons:
+        named = CI_FILE_NAMES.findall(reason)
+        if not named:
+            assert not re.search(r"\b(workflow|pipeline)s?\b", reason), reason
+            if reason.startswith("CKV_K8S_43="):
+                assert system == "none" and "no CI is generated" in reason, reason
+            continue
+        (ci_file,) = set(named)
+        target = rendered / ci_file
+        assert target.is_file(), f"{reason}: names {ci_file}, which this render does not have"
+        text, flow = target.read_text(encoding="utf-8"), load_yaml(target)
+        body = reason.partition("=")[2]
+        matched = 0
+        for phrase, holds in SKIP_CLAIMS[ci_file]:
+            found = re.search(phrase, body)
+            if found:
+                matched += 1
+                assert holds(text, flow, *found.groups()), f"{ci_file} does not bear out '{found.group(0)}'"
+                body = body.replace(found.group(0), "", 1)
+        # what follows the file's name is its claims: joining words only remain, no claim left unchecked
+        leftover = set(re.findall(r"[a-z:]+", body.split(ci_file, 1)[1].lower())) - {"that", "and", "the"}
+        assert matched >= 2 and not leftover, f"unchecked claim words {leftover} in: {reason}"
