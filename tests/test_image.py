@@ -10,9 +10,11 @@ Job, then the image's ENTRYPOINT + CMD as uid 65532, the Dockerfile's own HEALTH
 GET /health/ready (200). Figures (build time, image size, start to ready, idle and loaded RSS of the node process)
 are printed, written to $NEST_IMAGE_FIGURES if set, and the RSS is held to extensions/data/sizing.yml (+10 %).
 
-Opt out only with NEST_SKIP_IMAGE_TIER=1. NEST_KEEP_IMAGES=1 keeps the built images (in the tier's store,
-$NEST_IMAGE_CACHE or ~/.cache/nest-image-tier; until the next session). Needs root (debootstrap, buildah's vfs
-store), buildah, debootstrap and network access to Debian's mirror and the npm registry.
+In one process the images of all selected renders are built at the same time, then run one after the other;
+under pytest-xdist each worker builds only the renders of its own tests. Opt out only with NEST_SKIP_IMAGE_TIER=1;
+a missing buildah or debootstrap skips here and fails under CI=true. NEST_KEEP_IMAGES=1 keeps the built images (in
+the tier's store, $NEST_IMAGE_CACHE or ~/.cache/nest-image-tier, until the next session). Needs root (debootstrap,
+buildah's vfs store) and network access to Debian's mirror and the npm registry.
 """
 
 from __future__ import annotations
@@ -228,54 +230,77 @@ def build_image(store: Store, built: Built) -> None:
         f"buildah bud failed ({result.returncode}):\n{result.stdout[-6000:]}\n{result.stderr[-3000:]}")
 
 
+class Builds:
+    """The images of the session, built when a test first asks for one. In a single process every selected
+    render is built then, all at the same time (each build waits on the network and the disk a good part of the
+    time); under pytest-xdist a worker builds only the renders it is asked for, so that no image is built twice.
+    The images run one after the other (the tests), so that their figures are measured on a quieter machine."""
+
+    def __init__(self, store: Store, renderer: Renderer, selected: list[ImageRender], together: bool) -> None:
+        self.store, self.renderer, self.selected, self.together = store, renderer, selected, together
+        self.built: dict[str, Built] = {}
+
+    def get(self, render: ImageRender) -> Built:
+        if render.id not in self.built:
+            wanted = [r for r in (self.selected if self.together else [render]) if r.id not in self.built]
+            self._build(wanted if render in wanted else [*wanted, render])
+        return self.built[render.id]
+
+    def _build(self, renders: list[ImageRender]) -> None:
+        builds = []
+        for render in renders:
+            project = self.renderer.render(render.id, render.answers)
+            builds.append(Built(render, project, load_yaml(project / ".copier-answers.yml"),
+                                f"localhost/{SESSION_PREFIX}/{render.id}:{os.getpid()}", {}))
+            self.built[render.id] = builds[-1]
+        began = time.monotonic()
+        for built in builds:
+            try:
+                stand_ins(self.store, built.project)
+            except BaseException as error:
+                built.error = error
+        stand_ins_s = round(time.monotonic() - began, 1)
+        began = time.monotonic()
+
+        def attempt(built: Built) -> None:
+            built.figures["stand_ins_s"] = stand_ins_s
+            if built.error is None:
+                try:
+                    build_image(self.store, built)
+                except BaseException as error:
+                    built.error = error
+        with ThreadPoolExecutor(len(builds)) as pool:
+            list(pool.map(attempt, builds))
+        for built in builds:
+            built.figures["builds_wall_s"] = round(time.monotonic() - began, 1)
+            built.figures["builds_together"] = len(builds)
+
+    def remove_images(self) -> None:
+        for built in self.built.values():
+            self.store.remove_image(built.image)
+
+
 @pytest.fixture(scope="session")
-def built_images(request: pytest.FixtureRequest, renderer: Renderer, image_store: Store) -> Iterator[dict[str, Built]]:
-    """The selected renders, their stand-in bases and their images. The builds run at the same time (each one
-    waits on the network and the disk a good part of the time); the images then run one after the other, so
-    that their timings and memory figures are measured on a quiet machine."""
+def built_images(request: pytest.FixtureRequest, renderer: Renderer, image_store: Store,
+                 worker_id: str) -> Iterator[Builds]:
     selected = [render for render in RENDERS if any(
         getattr(item, "callspec", None) is not None and item.callspec.params.get("render") == render
         for item in request.session.items)]
-    builds: dict[str, Built] = {}
-    for render in selected:
-        project = renderer.render(render.id, render.answers)
-        builds[render.id] = Built(render, project, load_yaml(project / ".copier-answers.yml"),
-                                  f"localhost/{SESSION_PREFIX}/{render.id}:{os.getpid()}", {})
-    began = time.monotonic()
-    for built in builds.values():
-        try:
-            stand_ins(image_store, built.project)
-        except BaseException as error:
-            built.error = error
-    stand_ins_s = round(time.monotonic() - began, 1)
-    began = time.monotonic()
-
-    def attempt(built: Built) -> None:
-        built.figures["stand_ins_s"] = stand_ins_s
-        if built.error is None:
-            try:
-                build_image(image_store, built)
-            except BaseException as error:
-                built.error = error
-    with ThreadPoolExecutor(max(len(builds), 1)) as pool:
-        list(pool.map(attempt, builds.values()))
-    for built in builds.values():
-        built.figures["builds_wall_s"] = round(time.monotonic() - began, 1)
+    builds = Builds(image_store, renderer, selected, together=worker_id == "master")
     try:
         yield builds
     finally:
         if not KEEP_IMAGES:
-            for built in builds.values():
-                image_store.remove_image(built.image)
+            builds.remove_images()
 
 
 # ------------------------------------------------------------------------------------------------ the test
 
 
 @pytest.mark.parametrize("render", RENDERS, ids=[r.id for r in RENDERS])
-def test_image_builds_and_runs(render: ImageRender, built_images: dict[str, Built], image_store: Store,
+def test_image_builds_and_runs(render: ImageRender, built_images: Builds, image_store: Store,
                                tmp_path: Path) -> None:
-    built = built_images[render.id]
+    built = built_images.get(render)
     result = built.figures
     try:
         if built.error is not None:
