@@ -91,8 +91,12 @@ class _Scratch:
         return self.store.run("run", self.container, "--", *command, check=check, timeout=300)
 
     def commit(self, name: str) -> None:
+        """Commit as `name`; an older image of that name (another recipe) is removed, not left dangling."""
         self.store.run("unmount", self.container, check=False)
+        older = self.store.inspect_image(name)["FromImageID"] if self.store.image_exists(name) else None
         self.store.run("commit", "--rm", self.container, name, timeout=900)
+        if older and older != self.store.inspect_image(name)["FromImageID"]:
+            self.store.run("rmi", older, check=False)
 
     def discard(self) -> None:
         self.store.run("unmount", self.container, check=False)
