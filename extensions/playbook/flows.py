@@ -84,28 +84,11 @@ def _broker(answers: Mapping[str, Any], service_name: str, workload: str) -> Flo
     label = backing.BROKERS[broker]["label"]
     port = [Port(image_port(backing.BROKERS[broker]["image"]))]
     host = backing.CLUSTER_BROKER_HOSTS.get(broker)
-    if host is not None:
-        namespace = host.split(".")[1]
-        return Flow(
-            "broker",
-            service_name,
-            workload,
-            "egress",
-            label,
-            f"BROKER_URL points at {host}, a broker in the {namespace} namespace",
-            port,
-            namespace=namespace,
-        )
-    return Flow(
-        "broker",
-        service_name,
-        workload,
-        "egress",
-        label,
-        "the broker's address comes from the Secret; it runs outside the cluster",
-        port,
-        subnet="data",
-    )
+    namespace = None if host is None else host.split(".")[1]
+    why = (f"BROKER_URL points at {host}, a broker in the {namespace} namespace" if host is not None
+           else "the broker's address comes from the Secret; it runs outside the cluster")
+    return Flow("broker", service_name, workload, "egress", label, why, port, namespace=namespace,
+                subnet="data" if host is None else None)
 
 
 def _database(answers: Mapping[str, Any], service_name: str, workload: str) -> Flow:
