@@ -23,7 +23,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from helpers import load_yaml
+import pytest
+import yaml
+from helpers import Renderer, load_yaml, run, tool
 from matrix import Combination
 from test_delivery import DeliveryScan, answers_of, delivery  # noqa: F401 (the session fixture)
 
@@ -503,3 +505,45 @@ def test_compose_networks_carry_the_flows_and_separate_the_rest(rendered: Path) 
         assert not joined[service["name"] + "-migrate"] & joined["prometheus"], (
             "the migration joins only the data network"
         )
+
+
+# ---------------------------------------------------------------------------------------------- beyond the matrix
+
+# Edges the matrix does not combine with a mesh: a load balancer that connects to the pods itself
+# (the ALB's subnet per overlay, Google's fixed ranges) in front of Istio's STRICT mTLS or Linkerd.
+EXTRA = [
+    Combination("flows-istio-ingress-aws", {"service_mesh": "istio", "ingress": "ingress", "cloud": "aws",
+                                            "auth": "oidc"}),
+    Combination("flows-linkerd-ingress-gcp", {"service_mesh": "linkerd", "ingress": "ingress", "cloud": "gcp",
+                                              "architecture": "microservices", "message_broker": "nats"}),
+    Combination("flows-linkerd-ingress-aws", {"service_mesh": "linkerd", "ingress": "ingress", "cloud": "aws",
+                                              "cache": True, "message_broker": "rabbitmq"}),
+]
+
+
+class Kustomized:
+    """The overlays of one render through `kubectl kustomize`, with DeliveryScan's `docs` signature."""
+
+    def __init__(self, rendered: Path) -> None:
+        self.rendered = rendered
+        self.cache: dict[str, list[dict[str, Any]]] = {}
+
+    def docs(self, combo: str, env: str) -> list[dict[str, Any]]:
+        if env not in self.cache:
+            result = run([tool("kubectl"), "kustomize", str(self.rendered / "deploy" / "k8s" / "overlays" / env)])
+            assert result.returncode == 0, result.stderr
+            self.cache[env] = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        return self.cache[env]
+
+
+@pytest.mark.parametrize("extra", EXTRA, ids=[c.id for c in EXTRA])
+def test_load_balancers_outside_the_mesh(renderer: Renderer, extra: Combination) -> None:
+    rendered = renderer.render(extra.id, extra.answers)
+    scan = Kustomized(rendered)
+    for check in (test_every_flow_is_admitted_and_nothing_else, test_connections_the_code_makes_are_admitted,
+                  test_istio_authorises_exactly_the_flows_and_the_ingress_path_works,
+                  test_linkerd_authorises_exactly_the_flows, test_edge_annotations_ask_for_the_mode_the_flow_describes,
+                  test_the_migration_job_runs_after_what_it_needs_and_before_the_pods):
+        check(rendered, scan, extra)  # type: ignore[arg-type]
+    edge = [f for f in the_model(rendered)["flows"]["all"] if f["key"] == "edge"]
+    assert edge and not any(f["meshed"] for f in edge), "these renders put the load balancer outside the mesh"
