@@ -359,6 +359,19 @@ def test_no_placeholders_or_unrendered_jinja(render: Render) -> None:
     assert not problems, "\n".join(problems)
 
 
+def test_references_to_the_registers_name_an_entry_they_hold(render: Render) -> None:
+    """A sentence that points at Appendix A or B names a question or risk the appendix lists, never the
+    appendix alone (a risk the answers dropped would leave it dangling)."""
+    risks = set(re.findall(r"^\| (R-\d+) \|", render.doc, flags=re.MULTILINE))
+    questions = set(re.findall(r"^\| (Q-\d+) \|", render.doc, flags=re.MULTILINE))
+    for name, text in render.all_docs().items():
+        assert "(Appendix B)" not in text and "(Appendix A)" not in text, f"{name}: a bare appendix reference"
+        for ident in re.findall(r"\[(R-\d+)\]\(#appendix-b", text):
+            assert ident in risks, f"{name}: {ident} is not in Appendix B"
+        for ident in re.findall(r"\[(Q-\d+)\]\(#appendix-a", text):
+            assert ident in questions, f"{name}: {ident} is not in Appendix A"
+
+
 # ------------------------------------------------------------------------------------ facts (data-driven)
 
 
@@ -595,6 +608,10 @@ FACTS: list[tuple[str, Callable[[dict[str, Any]], bool], Callable[[Render], list
      _row_present("7.9", "3.5.1 PAN rendered unreadable", "logs and backups")),
     ("PCI DSS: audit log retention 10.5.1", lambda a: "pci-dss" in a["compliance"],
      _row_present("7.9", "10.5.1", "12 months")),
+    ("PCI DSS: MFA rows cite 8.4.1 and 8.4.2 as non-console access", lambda a: "pci-dss" in a["compliance"],
+     _row_present("7.9", "8.4.1 MFA for all non-console administrative access", "8.4.2 MFA for all non-console access")),
+    ("PCI DSS: 10.2.1 refined by 10.2.1.1-10.2.1.7", lambda a: "pci-dss" in a["compliance"],
+     _row_present("7.9", "10.2.1.1–10.2.1.7", "access to audit logs")),
     ("no PCI DSS: no PCI checklist", lambda a: "pci-dss" not in a["compliance"],
      _absent(_doc, "#### PCI DSS v4.0.1", "3.3.1")),
     ("SOX: ITGC with the 7-year rule attributed to auditors", lambda a: "sox" in a["compliance"],
