@@ -271,3 +271,12 @@ def test_adr_titles_name_answers_by_the_labels_copier_shows() -> None:
         assert titles["cloud-runtime"] == f"Cloud and runtime: {shown}"
     titles = {a["key"]: a["title"] for a in model.build(default_answers(http_adapter="express")).adrs}
     assert titles["http-adapter"] == f"HTTP adapter: {choice_labels()['http_adapter']['express']}"
+
+
+def test_module_boundaries_title_names_what_a_module_owns_in_its_database() -> None:
+    """MySQL has no schema inside a database: a module owns a set of tables, and the title says so."""
+    for database, unit in (("postgresql", "Schema"), ("mysql", "Set of tables")):
+        context = model.build(default_answers(architecture="modular-monolith", database=database)).as_context()
+        titles = {a["key"]: a["title"] for a in context["adrs"]}
+        assert titles["module-boundaries"] == f"{unit} per module and enforced module boundaries"
+        assert context["database_info"]["module_unit"] == unit.lower()

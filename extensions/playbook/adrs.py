@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .answers import label
+from .backing import DATABASES
 from .data import industry_profile, load_data, stack_manifest
 from .naming import kebab_case
 
@@ -60,6 +61,7 @@ def title_values(answers: Mapping[str, Any]) -> dict[str, str]:
     return {
         "architecture_label": label("architecture", answers["architecture"]),
         "database_label": label("database", answers["database"]),
+        "module_unit": DATABASES[answers["database"]]["module_unit"].capitalize(),
         "api_label": ", ".join(label("api_styles", style) for style in answers["api_styles"]),
         "broker_label": broker_label,
         "cloud_label": label("cloud", answers["cloud"]),

@@ -18,9 +18,12 @@ LOCAL_USER = "app"
 LOCAL_PASSWORD = "change-me"
 
 DATABASES: dict[str, dict[str, str]] = {
+    # module_unit: what a module of a modular monolith owns in the one database (PostgreSQL has
+    # schemas; in MySQL a schema is a database, so a module owns a set of tables)
     "postgresql": {"label": "PostgreSQL", "typeorm": "postgres", "driver": "pg", "image": "postgresql",
-                   "scheme": "postgres"},
-    "mysql": {"label": "MySQL", "typeorm": "mysql", "driver": "mysql2", "image": "mysql", "scheme": "mysql"},
+                   "scheme": "postgres", "module_unit": "schema"},
+    "mysql": {"label": "MySQL", "typeorm": "mysql", "driver": "mysql2", "image": "mysql", "scheme": "mysql",
+              "module_unit": "set of tables"},
 }
 BROKERS: dict[str, dict[str, str]] = {
     "redis": {"label": "Redis Pub/Sub", "transport": "REDIS", "image": "redis", "scheme": "redis"},
@@ -59,7 +62,7 @@ def pinned_image(key: str) -> str:
 
 def database_info(answers: Mapping[str, Any]) -> dict[str, Any]:
     info = DATABASES[answers["database"]]
-    return {key: info[key] for key in ("label", "typeorm", "driver", "image")} | {
+    return {key: info[key] for key in ("label", "typeorm", "driver", "image", "module_unit")} | {
         "server": stack_manifest()["images"][info["image"]]}
 
 
