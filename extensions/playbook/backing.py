@@ -25,11 +25,13 @@ DATABASES: dict[str, dict[str, str]] = {
     "mysql": {"label": "MySQL", "typeorm": "mysql", "driver": "mysql2", "image": "mysql", "scheme": "mysql",
               "module_unit": "set of tables"},
 }
-BROKERS: dict[str, dict[str, str]] = {
-    "redis": {"label": "Redis Pub/Sub", "transport": "REDIS", "image": "redis", "scheme": "redis"},
-    "rabbitmq": {"label": "RabbitMQ", "transport": "RMQ", "image": "rabbitmq", "scheme": "amqp"},
-    "nats": {"label": "NATS", "transport": "NATS", "image": "nats", "scheme": "nats"},
-    "kafka": {"label": "Apache Kafka", "transport": "KAFKA", "image": "kafka", "scheme": "kafka"},
+# url_security: the connection URL carries TLS (rediss://, amqps://, tls://) and the credentials;
+# the Kafka client takes a bare bootstrap list and the generated options set neither ssl nor sasl.
+BROKERS: dict[str, dict[str, Any]] = {
+    "redis": {"label": "Redis Pub/Sub", "transport": "REDIS", "image": "redis", "scheme": "redis", "url_security": True},
+    "rabbitmq": {"label": "RabbitMQ", "transport": "RMQ", "image": "rabbitmq", "scheme": "amqp", "url_security": True},
+    "nats": {"label": "NATS", "transport": "NATS", "image": "nats", "scheme": "nats", "url_security": True},
+    "kafka": {"label": "Apache Kafka", "transport": "KAFKA", "image": "kafka", "scheme": "kafka", "url_security": False},
 }
 # Brokers whose address is not a secret: the ConfigMap's placeholder, which an overlay points at
 # the real cluster.

@@ -19,6 +19,15 @@ def is_microservices(answers: Mapping[str, Any]) -> bool:
     return bool(answers["architecture"] == "microservices")
 
 
+# The API styles whose adapters (controllers, resolvers, gateways) the generated app contains; the
+# other answered styles install their packages only, and the document says so.
+GENERATED_API_STYLES = ("rest",)
+
+
+def api_styles_generated(answers: Mapping[str, Any]) -> list[str]:
+    return [s for s in answers["api_styles"] if s in GENERATED_API_STYLES] if answers["include_app"] else []
+
+
 def features(answers: Mapping[str, Any]) -> dict[str, bool]:
     """The `artifacts` flags of the templates' context."""
     styles = set(answers["api_styles"])

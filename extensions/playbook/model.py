@@ -43,6 +43,9 @@ class Model:
     npm_dependencies: dict[str, dict[str, str]]
     delivery: dict[str, Any]
     flows: dict[str, Any]
+    # the answered API styles whose code the app contains, and the ones with packages only
+    api_styles_generated: list[str]
+    api_styles_not_generated: list[str]
     rollout: dict[str, Any]
     team_adr_first: int
     # the directories file names print (layout.directories) and the ownership patterns of copier.yml
@@ -119,6 +122,8 @@ def build(answers: Mapping[str, Any]) -> Model:
         npm_dependencies=contract.npm_dependencies(answers),
         delivery=shipping,
         flows=network,
+        api_styles_generated=features.api_styles_generated(answers),
+        api_styles_not_generated=[s for s in answers["api_styles"] if s not in features.api_styles_generated(answers)],
         rollout=rollout.rollout(answers, shipping["exposed"], network["all"]),
         team_adr_first=adrs.TEAM_ADR_FIRST,
         **layout.directories(answers),
