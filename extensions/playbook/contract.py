@@ -40,7 +40,7 @@ def env_vars(answers: Mapping[str, Any], database_name: str) -> list[EnvVar]:
     broker = answers["message_broker"]
     if broker not in ("none", "redis"):
         example = broker_url(broker, "localhost", image_port(BROKERS[broker]["image"]))
-        env.append(EnvVar("BROKER_URL", broker == "rabbitmq", example, f"{BROKERS[broker]['label']} connection"))
+        env.append(EnvVar("BROKER_URL", BROKERS[broker]["url_secret"], example, f"{BROKERS[broker]['label']} connection"))
     if answers["auth"] == "jwt":
         env += [
             EnvVar("JWT_SECRET", True, "change-me-to-a-long-random-secret", "HMAC key that signs and verifies JWTs"),
