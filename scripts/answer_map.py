@@ -5,8 +5,9 @@ One Markdown table row per question (keys of copier.yml that do not start with `
 
 - model modules that read it: the modules of extensions/playbook/ that read `answers["<name>"]`
   (or `answers['<name>']`); the modules that call a helper of features.py reading it (transitively
-  through the other helpers); adrs.py for an answer a `when` of extensions/data/adrs.yml tests, and
-  registers.py for one a `when` of extensions/data/registers.yml tests;
+  through the other helpers); adrs.py for an answer a `when` of extensions/data/adrs.yml tests,
+  registers.py for one a `when` of extensions/data/registers.yml tests, and compliance.py for one a
+  `when` of extensions/data/compliance.yml tests;
   validators.py for an answer whose copier.yml validator calls `check('<name>', ...)`;
 - files the answer changes in the render: the template is rendered with copier's Python API for
   the defaults and for each one-option variation of tests/matrix.py's `variation_combinations()`
@@ -44,6 +45,7 @@ CONTRIBUTING = REPO / "CONTRIBUTING.md"
 PLAYBOOK = REPO / "extensions" / "playbook"
 ADR_CATALOGUE = REPO / "extensions" / "data" / "adrs.yml"
 REGISTERS = REPO / "extensions" / "data" / "registers.yml"
+COMPLIANCE = REPO / "extensions" / "data" / "compliance.yml"
 TEMPLATE = REPO / "template"
 INCLUDES = REPO / "includes"
 TEMPLATE_PARTS = ("copier.yml", "extensions", "template", "includes")
@@ -120,6 +122,19 @@ def when_answers(condition: Mapping[str, Any] | None) -> set[str]:
     return names
 
 
+def nested_when_answers(data: Any) -> set[str]:
+    """The names every `when` anywhere in a data file tests (extensions/data/compliance.yml nests them in
+    checklists, rows, cases, evidence items and fragments)."""
+    names: set[str] = set()
+    if isinstance(data, dict):
+        for key, value in data.items():
+            names |= when_answers(value) if key == "when" else nested_when_answers(value)
+    elif isinstance(data, list):
+        for item in data:
+            names |= nested_when_answers(item)
+    return names
+
+
 def model_readers() -> dict[str, list[str]]:
     """{question: the modules of extensions/playbook/ that read it}."""
     helpers = feature_helpers()
@@ -139,6 +154,8 @@ def model_readers() -> dict[str, list[str]]:
             for condition in [entry.get("when"), *(case.get("when") for case in entry.get("cases", []))]:
                 for name in when_answers(condition):
                     readers.setdefault(name, set()).add("registers.py")
+    for name in nested_when_answers(load_yaml(COMPLIANCE)):
+        readers.setdefault(name, set()).add("compliance.py")
     for name, spec in questions().items():
         if re.search(rf"""\bcheck\(\s*['"]{re.escape(name)}['"]""", str(spec.get("validator", ""))):
             readers.setdefault(name, set()).add("validators.py")

@@ -956,7 +956,8 @@ def test_deployment_readme_is_lint_clean_and_names_the_secrets(rendered: Path) -
 
 
 def test_architecture_document_agrees_where_it_describes_deployment(rendered: Path) -> None:
-    """The document's deployment facts match the manifests (asserted on what the document states)."""
+    """The document's deployment facts match the manifests (asserted on what the document states, with
+    the platform conventions page it links for what every service shares)."""
     document = rendered / "docs" / "architecture" / "DOC006-BackendArchitecture.md"
     if not document.is_file():
         message = "this render has no architecture document"
@@ -964,6 +965,7 @@ def test_architecture_document_agrees_where_it_describes_deployment(rendered: Pa
             pytest.fail(message)
         pytest.skip(message)
     text = document.read_text(encoding="utf-8")
+    text += (rendered / "docs" / "architecture" / "platform-conventions.md").read_text(encoding="utf-8")
     data = derived(rendered)
     images = [service["image"] for service in data.delivery["services"]]  # every image a manifest deploys
     facts = ["/health/live", "/health/ready", "deploy/k8s", *images, data.node["build_image"],

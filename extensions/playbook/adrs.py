@@ -17,6 +17,7 @@ from typing import Any
 from .answers import label
 from .backing import DATABASES
 from .data import industry_profile, load_data, stack_manifest
+from .features import api_styles_generated
 from .naming import kebab_case
 
 TEAM_ADR_FIRST = 100
@@ -30,6 +31,8 @@ class Adr:
     title: str
     status: str
     file: str
+    # what the render builds of the decision: "yes", "no", or "partly: <what>" (adrs.yml: generated)
+    generated: str
 
 
 def catalogue() -> list[dict[str, Any]]:
@@ -73,6 +76,24 @@ def title_values(answers: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
+def generated(record: Mapping[str, Any], answers: Mapping[str, Any]) -> str:
+    """Whether the render builds what the record decides (adrs.yml: generated)."""
+    rule = str(record["generated"])
+    if rule == "always":
+        return "yes"
+    if rule == "never":
+        return "no"
+    if not answers["include_app"]:
+        return "no: the application is not generated"
+    if record["key"] == "api-styles":
+        built = api_styles_generated(answers)
+        if len(built) == len(answers["api_styles"]):
+            return "yes"
+        built_labels = ", ".join(label("api_styles", style) for style in built)
+        return f"partly: {built_labels} only" if built else "no"
+    return "yes" if rule == "app" else rule
+
+
 def adrs(answers: Mapping[str, Any]) -> list[Adr]:
     values = title_values(answers)
     result: list[Adr] = []
@@ -83,5 +104,5 @@ def adrs(answers: Mapping[str, Any]) -> list[Adr]:
         if number >= TEAM_ADR_FIRST:
             raise ValueError(f"the ADR catalogue outgrew the template's range 0001-{TEAM_ADR_FIRST - 1:04d}")
         result.append(Adr(number, f"{number:04d}", record["key"], record["title"].format(**values), record["status"],
-                          f"{number:04d}-{kebab_case(record['key'])}.md"))
+                          f"{number:04d}-{kebab_case(record['key'])}.md", generated(record, answers)))
     return result

@@ -45,6 +45,11 @@ class Service:
     database: str
     modules: tuple[str, ...]
 
+    @property
+    def migration_job(self) -> str:
+        """The migration Job (and its compose container, NetworkPolicy and mesh identity)."""
+        return f"{self.name}-migrate"
+
 
 def modules(answers: Mapping[str, Any]) -> list[Module]:
     schema_per_module = answers["architecture"] == "modular-monolith" and answers["database"] == "postgresql"

@@ -57,23 +57,25 @@ def image(answers: Mapping[str, Any], service: Service) -> str:
     return f"{answers['container_registry']}/{service.name}"
 
 
-def public_paths(answers: Mapping[str, Any], service: Service) -> list[str]:
-    """Path prefixes the HTTPRoute or Ingress sends to a service. /metrics and /health stay internal.
+# The path prefix each HTTP-borne API style is served under on a monolith's shared host.
+STYLE_PATHS = {"rest": "/api", "graphql": "/graphql", "websocket": "/socket.io"}
+
+
+def public_routes(answers: Mapping[str, Any], service: Service) -> list[dict[str, str]]:
+    """The path prefixes the HTTPRoute or Ingress sends to a service, each with its API style.
+    /metrics and /health stay internal.
 
     A monolith exposes its API prefix and the GraphQL and Socket.IO endpoints; a microservice
     exposes the REST prefix of its bounded context, since several services share one host.
     """
-    styles = set(answers["api_styles"])
+    styles = answers["api_styles"]
     if is_microservices(answers):
-        return [f"/api/v1/{service.app}"] if "rest" in styles else []
-    paths = []
-    if "rest" in styles:
-        paths.append("/api")
-    if "graphql" in styles:
-        paths.append("/graphql")
-    if "websocket" in styles:
-        paths.append("/socket.io")
-    return paths
+        return [{"path": f"/api/v1/{service.app}", "style": "rest"}] if "rest" in styles else []
+    return [{"path": path, "style": style} for style, path in STYLE_PATHS.items() if style in styles]
+
+
+def public_paths(answers: Mapping[str, Any], service: Service) -> list[str]:
+    return [route["path"] for route in public_routes(answers, service)]
 
 
 def _round_up(value: float, step: int) -> int:
@@ -207,6 +209,7 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
             "database": service.database,
             "local_port": service.local_port,
             "data_source": data_source,
+            "migration_job": service.migration_job,
             "migrate_args": ["node_modules/typeorm/cli.js", "migration:run", "-d", data_source],
             "config_name": f"{service.name}-config",
             "secret_name": f"{service.name}-secrets",
@@ -214,6 +217,7 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
             "config": kubernetes_config(answers, service, env_vars, base),
             "env_config": {env["name"]: kubernetes_config(answers, service, env_vars, env) for env in environments},
             "paths": public_paths(answers, service),
+            "routes": public_routes(answers, service),
             "compose_environment": compose_environment(answers, service),
         })
     return {

@@ -10,9 +10,24 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from . import adrs, backing, contexts, contract, delivery, features, flows, layout, objectives, rollout
+from . import (
+    adrs,
+    backing,
+    contexts,
+    contract,
+    delivery,
+    features,
+    flows,
+    layout,
+    objectives,
+    quality,
+    resilience,
+    rollout,
+)
 from . import answers as answer_set
 from .answers import REQUIRED_ANSWERS, choice_labels, label
+from .compliance import Checklist, RecordCopies
+from .compliance import build as build_compliance
 from .data import industry_profile, load_data, stack_manifest
 from .registers import Registers, build_registers
 
@@ -28,6 +43,9 @@ class Model:
     services: list[dict[str, Any]]
     adrs: list[dict[str, Any]]
     registers: Registers
+    # section 7.9's compliance checklists and section 8.1's copies of record data (compliance.py)
+    checklists: list[Checklist]
+    record_copies: RecordCopies
     artifacts: dict[str, bool]
     app_port: int
     playbook_version: str
@@ -37,6 +55,8 @@ class Model:
     servers: list[dict[str, Any]]
     choice_labels: dict[str, dict[str, str]]
     cloud_services: dict[str, Any] | None
+    # the region and network layout of the cloud answer (clouds.yml: topology)
+    topology: dict[str, Any]
     telemetry: dict[str, Any]
     slo: dict[str, Any]
     decision_date: str
@@ -47,6 +67,12 @@ class Model:
     api_styles_generated: list[str]
     api_styles_not_generated: list[str]
     rollout: dict[str, Any]
+    # the limits of the calls to dependencies, and what the service does when each fails
+    resilience: dict[str, Any]
+    # RPO and RTO derived from the availability answer
+    recovery: dict[str, Any]
+    # quality goals, scenarios and tactics (the solution strategy)
+    quality: dict[str, Any]
     team_adr_first: int
     # the directories file names print (layout.directories) and the ownership patterns of copier.yml
     platform_dir: str
@@ -82,6 +108,14 @@ def cloud_services(answers: Mapping[str, Any]) -> dict[str, Any] | None:
     return picked
 
 
+def topology(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The cloud's region and network layout, with the database's high availability picked."""
+    layout_of = dict(load_data("clouds")[answers["cloud"]]["topology"])
+    ha = layout_of["database_ha"]
+    layout_of["database_ha"] = ha[answers["database"]] if isinstance(ha, dict) else ha
+    return layout_of
+
+
 def build(answers: Mapping[str, Any]) -> Model:
     missing = answer_set.missing_answers(answers)
     if missing:
@@ -96,6 +130,8 @@ def build(answers: Mapping[str, Any]) -> Model:
     slo = objectives.slo(answers)
     shipping = delivery.delivery(answers, services, env_vars, objectives.alert_thresholds(answers))
     network = flows.flows(answers, services)
+    register_lists = build_registers(answers, records, services, cloud, slo)
+    checklists, copies = build_compliance(answers, records, register_lists, services, modules, cloud, slo)
     return Model(
         stack=stack,
         node=stack["node"][str(answers["node_version"])],
@@ -103,10 +139,13 @@ def build(answers: Mapping[str, Any]) -> Model:
         database_info=database,
         broker_info=backing.broker_info(answers),
         modules=[asdict(m) for m in modules],
-        services=[{**asdict(s), "local_database_url": backing.local_database_url(answers, s.database)}
+        services=[{**asdict(s), "migration_job": s.migration_job,
+                   "local_database_url": backing.local_database_url(answers, s.database)}
                   for s in services],
         adrs=[asdict(a) for a in records],
-        registers=build_registers(answers, records, services, cloud, slo),
+        registers=register_lists,
+        checklists=checklists,
+        record_copies=copies,
         artifacts=features.features(answers),
         app_port=contexts.APP_PORT,
         playbook_version=stack["playbook"]["version"],
@@ -116,6 +155,7 @@ def build(answers: Mapping[str, Any]) -> Model:
         servers=[asdict(s) for s in backing.servers(answers, services[0].database)],
         choice_labels={name: dict(labels) for name, labels in choice_labels().items()},
         cloud_services=cloud,
+        topology=topology(answers),
         telemetry=objectives.telemetry(answers),
         slo=slo,
         decision_date=decision_date(),
@@ -125,6 +165,9 @@ def build(answers: Mapping[str, Any]) -> Model:
         api_styles_generated=features.api_styles_generated(answers),
         api_styles_not_generated=[s for s in answers["api_styles"] if s not in features.api_styles_generated(answers)],
         rollout=rollout.rollout(answers, shipping["exposed"], network["all"]),
+        resilience=resilience.resilience(answers),
+        recovery=objectives.recovery(answers),
+        quality=quality.quality(answers),
         team_adr_first=adrs.TEAM_ADR_FIRST,
         **layout.directories(answers),
         # one e2e suite per service: the monolith's is test/app.e2e-spec.ts

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .data import load_data
+
 # Seconds; the latency objective is added as a bucket boundary so its quantile is exact.
 HTTP_DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 SLO_WINDOW_DAYS = 30
@@ -56,4 +58,21 @@ def alert_thresholds(answers: Mapping[str, Any]) -> dict[str, str]:
         "fast_burn": _decimal_text(14.4 * budget),
         "slow_burn": _decimal_text(6 * budget),
         "latency_bucket": _decimal_text(int(answers["p95_latency_ms"]) / 1000),
+    }
+
+
+def recovery(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """RPO and RTO from the availability answer (extensions/data/recovery.yml states the rule)."""
+    rules = load_data("recovery")
+    availability = float(answers["slo_availability"])
+    tier = next(t for t in rules["tiers"] if availability >= float(t["min_availability"]))
+    budget = SLO_WINDOW_DAYS * 24 * 60 * (100.0 - availability) / 100.0
+    rto = max(1, int(budget))
+    return {
+        "rpo_minutes": int(tier["rpo_minutes"]),
+        "rto_minutes": rto,
+        "mechanism": str(tier["mechanism"]),
+        "tier_floor": _number(float(tier["min_availability"])),
+        "restore_fits": rto >= int(rules["restore_minutes"]),
+        "restore_minutes": int(rules["restore_minutes"]),
     }

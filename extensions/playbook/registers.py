@@ -18,6 +18,7 @@ from .answers import label
 from .backing import BROKERS
 from .contexts import APP_PORT, Service
 from .data import industry_profile, load_data, stack_manifest
+from .objectives import recovery
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ def facts(answers: Mapping[str, Any], records: Sequence[Adr],
           cloud_services: Mapping[str, Any] | None) -> dict[str, Any]:
     """What a `when` tests: the answers, and what the model derives from them."""
     derived = {
-        "proposed_adrs": any(record.status == "proposed" for record in records),
+        "proposed_adrs": any(record.status == "proposed" and record.generated != "yes" for record in records),
+        "proposed_generated_adrs": any(record.status == "proposed" and record.generated == "yes" for record in records),
         "managed_cloud": cloud_services is not None,
         "broker_not_managed": cloud_services is not None and answers["message_broker"] != "none"
         and not cloud_services["broker"],
@@ -76,10 +78,15 @@ def values(answers: Mapping[str, Any], records: Sequence[Adr], services: Sequenc
         "app_port": APP_PORT,
         "p95_ms": objectives["p95_ms"],
         "slo_window_days": objectives["window_days"],
-        "proposed_titles": "; ".join(record.title for record in records if record.status == "proposed"),
+        "proposed_titles": "; ".join(record.title for record in records
+                                     if record.status == "proposed" and record.generated != "yes"),
+        "proposed_generated_titles": "; ".join(record.title for record in records
+                                               if record.status == "proposed" and record.generated == "yes"),
         "service_count": len(services),
         "node_version": node,
         "node_end_of_life": stack_manifest()["node"][node]["end_of_life"],
+        "rpo_minutes": recovery(answers)["rpo_minutes"],
+        "rto_minutes": recovery(answers)["rto_minutes"],
     }
     if answers["message_broker"] != "none":
         result["broker_label"] = BROKERS[answers["message_broker"]]["label"]
