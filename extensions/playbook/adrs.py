@@ -58,6 +58,15 @@ def holds(condition: Mapping[str, Any] | None, answers: Mapping[str, Any]) -> bo
     return True
 
 
+def case_fields(entry: Mapping[str, Any], known: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The fields of an entry's first `cases` item whose `when` holds ({} without cases, None when
+    no case holds): the data files' way to vary a text by the answers."""
+    if "cases" not in entry:
+        return {}
+    case = next((case for case in entry["cases"] if holds(case.get("when"), known)), None)
+    return None if case is None else {name: value for name, value in case.items() if name != "when"}
+
+
 def title_values(answers: Mapping[str, Any]) -> dict[str, str]:
     broker = answers["message_broker"]
     broker_label = "in-process events only, no broker yet" if broker == "none" else label("message_broker", broker)

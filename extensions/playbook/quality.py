@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .adrs import holds
+from .adrs import case_fields, holds
 from .backing import DATABASES
 from .contexts import modules as context_modules
 from .contract import npm_scripts
@@ -49,11 +49,9 @@ def _selected(entries: list[dict[str, Any]], facts: Mapping[str, Any]) -> list[d
     for entry in entries:
         if not holds(entry.get("when"), facts):
             continue
-        fragments: dict[str, Any] = {}
-        for case in entry.get("cases", []):
-            if holds(case.get("when"), facts):
-                fragments = {k: v for k, v in case.items() if k != "when"}
-                break
+        fragments = case_fields(entry, facts)
+        if fragments is None:
+            continue
         result.append({**entry, "fragments": fragments})
     return result
 

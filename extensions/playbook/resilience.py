@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import layout
-from .adrs import holds
+from .adrs import case_fields, holds
 from .answers import label
 from .backing import DATABASES
 from .data import load_data
@@ -49,11 +49,9 @@ def scenarios(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
     for entry in load_data("resilience")["scenarios"]:
         if not holds(entry.get("when"), facts):
             continue
-        fragments: dict[str, str] = {}
-        for case in entry.get("cases", []):
-            if holds(case.get("when"), facts):
-                fragments = {k: v for k, v in case.items() if k != "when"}
-                break
+        fragments = case_fields(entry, facts)
+        if fragments is None:
+            continue
         filled = {name: str(entry[name]).format(**values, **fragments) for name in SCENARIO_FIELDS}
         evidence = [f"{dirs[where]}/{path}" for where, paths in entry["evidence"].items() for path in paths]
         result.append({"key": entry["key"], **filled, "evidence": evidence if answers["include_app"] else []})
