@@ -2,7 +2,8 @@
 and the ADRs is checked against the render it sits in, on every render of the matrix.
 
 Documents: `docs/architecture/*.md` (the architecture document and what it links to beside it, such as the
-platform conventions) and `docs/adr/*.md` (every record, the index and the template). A *claim* is:
+platform conventions), `docs/adr/*.md` (every record, the index and the template), the repository's
+`README.md` and `deploy/k8s/README.md`. A *claim* is:
 
 - a **span**: every inline-code span (`...`) of a heading, paragraph, list item or table cell (Mermaid
   blocks and the ADRs' YAML front matter are not read). These are the names the documents make.
@@ -40,7 +41,8 @@ optional `context` regex (searched in the sentence or table row around the claim
 escaped; its named groups join the match's), an optional `if` (a check on the render; the row applies only
 where it passes, for example "the span is a bounded context of the answers"), and `verify`, checks that
 must all pass, with the groups filled into their parameters (`{name}`, `{0}` for the whole match,
-`{name|glob}`, `{name|alts}`, `{name|lower}`, `{name|promql}`; escaped inside regex parameters). Every claim
+`{name|glob}`, `{name|alts}`, `{name|lower}`, `{name|promql}`, `{name|yaml_keys}`: each word a key under a
+top-level key, for a compose service list; escaped inside regex parameters). Every claim
 must match at least one row, and every check of every matching row must pass. The check kinds are the
 functions of `CHECKS` (their docstrings say what each reads): a file or directory exists (`file`, globs),
 a regex is in a file (`text`), a YAML/JSON/front-matter field has a value (`field`), an answer of
@@ -84,7 +86,7 @@ from matrix import Combination, all_combinations
 
 TABLE = TESTS / "claims.yml"
 DOC = "docs/architecture/DOC006-BackendArchitecture.md"
-DOC_GLOBS = ("docs/architecture/*.md", "docs/adr/*.md")
+DOC_GLOBS = ("docs/architecture/*.md", "docs/adr/*.md", "README.md", "deploy/k8s/README.md")
 COMBINATIONS = all_combinations()
 DEFAULTS = next(c for c in COMBINATIONS if c.id == "defaults")
 
@@ -479,6 +481,8 @@ def _fill(value: Any, groups: dict[str, str], escape: bool) -> Any:
             return re.escape(text).replace(r"\.\.\.", ".*?") if escape else text
         elif transform == "alts":
             text = "{" + text.replace("|", ",") + "}"
+        elif transform == "yaml_keys":  # every space-separated word is a top-level key's child (`  word:`)
+            return "".join(rf"(?=[\s\S]*^  {re.escape(word)}:$)" for word in text.split())
         return re.escape(text) if escape else text
 
     return re.sub(r"\{(\w+)(?:\|(\w+))?\}", one, value)
