@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock
@@ -80,13 +82,34 @@ def node_version(major: str) -> str:
 # npm keeps a package's metadata for minutes. Metadata cached just before a release, read next to
 # another package's fresh metadata that already needs that release, fails an install with ETARGET
 # (seen once, 2026-11-24, with @babel/generator 7.29.15). One retry that revalidates the cached
-# metadata is what a developer would do; a version that does not exist fails the retry too.
+# metadata is what a developer would do; a version that does not exist fails the retry too. The
+# registry itself can answer with stale metadata for a while (2026-12-03: @nestjs/schematics 12.0.13,
+# published a month earlier, missing for a few minutes, also on the revalidated retry), so a last
+# revalidated retry comes after a pause.
 REVALIDATE_METADATA = {"npm_config_prefer_online": "true"}
+STALE_REGISTRY_PAUSE_S = 90
 
 
 def stale_metadata(output: str) -> bool:
     """Whether an npm install failed on a version that the metadata it read did not list."""
     return "code ETARGET" in output
+
+
+def install_with_fresh_metadata(
+    install: Callable[[dict[str, str]], subprocess.CompletedProcess[str]],
+    on_retry: Callable[[str], None] = lambda _: None,
+) -> subprocess.CompletedProcess[str]:
+    """Run `install(extra_env)`; while it fails with ETARGET, retry with revalidated metadata: at once,
+    then once more after STALE_REGISTRY_PAUSE_S. Any other failure, or a third ETARGET, is returned."""
+    result = install({})
+    for pause in (0, STALE_REGISTRY_PAUSE_S):
+        if result.returncode == 0 or not stale_metadata(result.stderr):
+            break
+        on_retry(f"npm metadata was stale (ETARGET); installing again with it revalidated"
+                 f"{f' after {pause} s' if pause else ''}")
+        time.sleep(pause)
+        result = install(REVALIDATE_METADATA)
+    return result
 
 
 def npm_env(major: str) -> dict[str, str]:

@@ -34,7 +34,7 @@ from typing import Any
 
 import pytest
 from helpers import Renderer, run
-from node_runtime import REVALIDATE_METADATA, npm_env, stale_metadata
+from node_runtime import install_with_fresh_metadata, npm_env
 from servers import Servers, kinds_for_answers, start_or_skip
 
 pytestmark = pytest.mark.slow
@@ -214,9 +214,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
     contexts: list[str] = answers["bounded_contexts"]
 
     began = time.monotonic()
-    installed = npm(project, env, "install", "--no-audit", "--no-fund")
-    if installed.returncode != 0 and stale_metadata(installed.stderr):
-        installed = npm(project, {**env, **REVALIDATE_METADATA}, "install", "--no-audit", "--no-fund")
+    installed = install_with_fresh_metadata(
+        lambda extra: npm(project, {**env, **extra}, "install", "--no-audit", "--no-fund"))
     step("install", installed, timings, began)
     for name in ("lint", "typecheck", "build", "test:cov"):
         began = time.monotonic()

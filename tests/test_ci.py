@@ -931,7 +931,7 @@ def _expand(value: Any, matrix: dict[str, Any], where: str) -> str:
 def _run_job(label: str, job: dict[str, Any], matrix: dict[str, Any], ci: dict[str, Any], base_env: dict[str, str],
              workspace: Path, runner_temp: Path, github_path: Path, log: list[str], started: list[Any]) -> None:
     """Run the steps of one job (one matrix entry) in `workspace`, the service containers as local servers."""
-    from node_runtime import REVALIDATE_METADATA, npm_env, stale_metadata
+    from node_runtime import install_with_fresh_metadata, npm_env
     from servers import SERVER_CLASSES, ServerUnavailable
 
     env: dict[str, str] = {**os.environ, **base_env}  # the machine's settings (proxy CA, ...) as on a runner
@@ -983,13 +983,20 @@ def _run_job(label: str, job: dict[str, Any], matrix: dict[str, Any], ci: dict[s
         step_env = {**env, **{k: _expand(v, matrix, step_label) for k, v in (step.get("env") or {}).items()}}
         step_env["PATH"] = os.pathsep.join(
             [*reversed(github_path.read_text(encoding="utf-8").split()), step_env.get("PATH", "")])
-        for attempt_env in (step_env, {**step_env, **REVALIDATE_METADATA}):
-            result = subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=workspace, env=attempt_env,
-                                    stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=1500,
-                                    check=False)
-            if result.returncode == 0 or "npm install" not in script or not stale_metadata(result.stderr):
-                break
-            log.append(f"{step_label}: npm metadata was stale (ETARGET); installing again with it revalidated")
+
+        def attempt(extra: dict[str, str], script: str = script,
+                    step_env: dict[str, str] = step_env) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["bash", "-eo", "pipefail", "-c", script], cwd=workspace,
+                                  env={**step_env, **extra}, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=1500, check=False)
+
+        def note(message: str, label: str = step_label) -> None:
+            log.append(f"{label}: {message}")
+
+        if "npm install" in script:
+            result = install_with_fresh_metadata(attempt, note)
+        else:
+            result = attempt({})
         assert result.returncode == 0, (
             f"{step_label} failed ({result.returncode})\n$ {script}\n{result.stdout[-6000:]}\n"
             f"{result.stderr[-4000:]}\nearlier steps:\n" + "\n".join(log))

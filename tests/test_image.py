@@ -34,7 +34,7 @@ from filelock import FileLock
 from helpers import IN_CI, Renderer, load_yaml, run, tool
 from image import bases, ci, container, dockerfile, figures, manifests
 from image.store import CACHE_DIR, SESSION_PREFIX, Store
-from node_runtime import REVALIDATE_METADATA, npm_env, stale_metadata
+from node_runtime import install_with_fresh_metadata, npm_env
 from servers import HOST, Servers, kinds_for_answers, port_open, start_or_skip
 from test_app_e2e import JWT_SECRET, http, jwt
 
@@ -126,10 +126,9 @@ def stand_ins(store: Store, project: Path) -> dict[str, str]:
 def lockfile(project: Path, node_major: str) -> float:
     began = time.monotonic()
     env = npm_env(node_major)
-    result = run(["npm", "install", "--package-lock-only", "--no-audit", "--no-fund"], cwd=project, env=env)
-    if result.returncode != 0 and stale_metadata(result.stderr):
-        result = run(["npm", "install", "--package-lock-only", "--no-audit", "--no-fund"], cwd=project,
-                     env={**env, **REVALIDATE_METADATA})
+    result = install_with_fresh_metadata(
+        lambda extra: run(["npm", "install", "--package-lock-only", "--no-audit", "--no-fund"], cwd=project,
+                          env={**env, **extra}))
     assert result.returncode == 0, (
         f"npm install --package-lock-only failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
     assert (project / "package-lock.json").is_file()

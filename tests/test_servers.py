@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import node_runtime
 import pytest
 from helpers import IN_CI
 from node_runtime import node_bin, node_version, npm_env, stale_metadata
@@ -556,3 +557,24 @@ def test_stale_metadata_recognises_npms_missing_version_error(tmp_path: Path) ->
     broken = subprocess.run(["npm", "install", "--no-save"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert broken.returncode != 0 and not stale_metadata(broken.stderr), broken.stderr
+
+
+def test_install_retries_only_stale_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ETARGET is retried with revalidated metadata, at once and after a pause; another failure is not."""
+    monkeypatch.setattr(node_runtime, "STALE_REGISTRY_PAUSE_S", 0)
+    calls: list[dict[str, str]] = []
+
+    def failing(stderr: str) -> Callable[[dict[str, str]], subprocess.CompletedProcess[str]]:
+        def install(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            calls.append(extra)
+            return subprocess.CompletedProcess(["npm", "install"], 1, "", stderr)
+        return install
+
+    messages: list[str] = []
+    result = node_runtime.install_with_fresh_metadata(failing("npm error code ETARGET"), messages.append)
+    assert result.returncode == 1
+    assert calls == [{}, node_runtime.REVALIDATE_METADATA, node_runtime.REVALIDATE_METADATA]
+    assert len(messages) == 2 and "after 0 s" not in messages[0]
+    calls.clear()
+    node_runtime.install_with_fresh_metadata(failing("npm error code E404"))
+    assert calls == [{}]
