@@ -64,7 +64,8 @@ class RabbitMqServer(Server):
     """RabbitMQ from Debian's rabbitmq-server (3.10), no plugins (so no management UI). The node has a unique name,
     its own epmd (private port, started and stopped with it), a distribution port on 127.0.0.1, its mnesia and
     logs in the data directory and its own Erlang cookie (HOME). User `app` (administrator, full permissions on
-    vhost `/`) is created at first boot by rabbitmq.conf; readiness is a pika login as `app` and Connection.Open.
+    vhost `/`) is created at first boot by rabbitmq.conf; readiness is a pika login as `app` and Connection.Open
+    and the node's 'Server startup complete' log line (the listener opens before the last boot steps).
 
     url: amqp://app:<password>@127.0.0.1:<port>   (no path: vhost "/")
     """
@@ -147,6 +148,9 @@ class RabbitMqServer(Server):
         if not port_open(self.port, self.host):  # no pika attempt (and error log) while the node boots
             raise ServerError(f"nothing listens on {self.host}:{self.port} yet")
         amqp_login(self.host, self.port, self.user, self.password, "/")
+        # the AMQP listener opens during boot, before the last boot steps: ready is the node saying it finished
+        if "Server startup complete" not in self.log_path.read_text(encoding="utf-8", errors="replace"):
+            raise ServerError("the node accepts logins but has not logged 'Server startup complete' yet")
 
     def cleanup(self) -> None:
         super().cleanup()
