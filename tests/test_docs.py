@@ -316,10 +316,18 @@ def test_mermaid_blocks_parse(render: Render, doc_tool_reports: dict[str, Any]) 
 
 
 def test_diagrams_follow_c4_conventions(render: Render) -> None:
+    # One colour key for every flowchart, in the platform conventions (C17): it shows each class a
+    # diagram of the document uses, with the same style.
+    conventions = (render.root / "docs/architecture/platform-conventions.md").read_text(encoding="utf-8")
+    key = next(b for b in mermaid_blocks(conventions) if "Key of the architecture diagrams" in b)
+    key_styles = dict(re.findall(r"^\s*classDef (\w+) (.+?)\s*$", key, re.M))
+    assert set(re.findall(r":::(\w+)", key)) == set(key_styles), "a key entry without its style, or a style unshown"
+    assert "platform-conventions.md#c17-diagram-notation" in render.doc
     for block in mermaid_blocks(render.doc):
         assert re.match(r"^---\ntitle: ", block), f"diagram without a title:\n{block[:200]}"
         if block.split("---\n", 2)[-1].startswith("flowchart"):
-            assert 'subgraph legend["Legend"]' in block, "flowchart without a legend"
+            styles = dict(re.findall(r"^\s*classDef (\w+) (.+?)\s*$", block, re.M))
+            assert styles.items() <= key_styles.items(), f"classes not in the key, or styled otherwise: {styles}"
             for edge in re.findall(r"-\.?->(\|[^|]*\|)?", block):
                 assert edge, f"unlabelled arrow in:\n{block}"
             assert "<->" not in block, "bidirectional arrow"
