@@ -73,6 +73,8 @@ class Model:
     recovery: dict[str, Any]
     # quality goals, scenarios and tactics (the solution strategy)
     quality: dict[str, Any]
+    # the sample aggregate's fields and list bounds (data/aggregate.yml)
+    aggregate: dict[str, Any]
     team_adr_first: int
     # the directories file names print (layout.directories) and the ownership patterns of copier.yml
     platform_dir: str
@@ -168,6 +170,7 @@ def build(answers: Mapping[str, Any]) -> Model:
         resilience=resilience.resilience(answers),
         recovery=objectives.recovery(answers),
         quality=quality.quality(answers),
+        aggregate=load_data("aggregate"),
         team_adr_first=adrs.TEAM_ADR_FIRST,
         **layout.directories(answers),
         # one e2e suite per service: the monolith's is test/app.e2e-spec.ts

@@ -32,6 +32,7 @@ def _values(answers: Mapping[str, Any]) -> dict[str, Any]:
         "histogram": telemetry(answers)["http_duration_histogram"],
         "rpo_minutes": targets["rpo_minutes"],
         "rto_minutes": targets["rto_minutes"],
+        "page_max": load_data("aggregate")["page"]["max_limit"],
     }
     for script in npm_scripts(answers):
         values["npm_" + script.replace(":", "_").replace("-", "_")] = f"`npm run {script}`"
