@@ -47,6 +47,9 @@ def variation_combinations() -> list[Combination]:
                     combos.append(Combination(f"{name}-{value}", {name: [value]}))
                 if name == "api_styles":
                     combos.append(Combination("api_styles-all", {name: values}))
+                    # GraphQL on the other adapter (the defaults are Fastify)
+                    combos.append(Combination("api_styles-graphql-express",
+                                              {name: ["graphql"], "http_adapter": "express"}))
                 continue
             for value in values:
                 if value == spec.get("default"):

@@ -4,13 +4,14 @@ For each render below: npm install (not `npm ci`: see DESIGN.md §6), lint, type
 coverage threshold, lint:arch where it applies (and a forbidden cross-module import must make it fail), the e2e
 tests, the migrations through the TypeORM CLI; then the built app(s) start with the production start command and
 are checked over HTTP: liveness, readiness (200, then 503 naming a stopped server), /metrics, 401/400/201, a
-create/get/list round trip checked with SQL, an integration event published by one module or service and
-consumed by another, and a clean exit on SIGTERM.
+create/get/list round trip checked with SQL, on the GraphQL renders a mutation and query round trip checked
+with SQL, UNAUTHENTICATED without a token and introspection refused in production, an integration event
+published by one module or service and consumed by another, and a clean exit on SIGTERM.
 
-Renders (the issue's list): (1) monolith, PostgreSQL, Express, Node 22; (2) modular monolith, MySQL (MariaDB),
-Fastify, Redis cache, RabbitMQ, CQRS, Node 24; (3) microservices x3, PostgreSQL, Fastify, NATS, Node 24;
-(4) microservices x2, PostgreSQL, Fastify, Kafka, Node 24, against Tansu, a Kafka-compatible broker (see
-tests/servers/); KafkaJS creates the topics on first use.
+Renders (the issue's list): (1) monolith, PostgreSQL, Express, REST and GraphQL, Node 22; (2) modular monolith,
+MySQL (MariaDB), Fastify, Redis cache, RabbitMQ, CQRS, Node 24; (3) microservices x3, PostgreSQL, Fastify, NATS,
+REST and GraphQL, Node 24; (4) microservices x2, PostgreSQL, Fastify, Kafka, Node 24, against Tansu, a
+Kafka-compatible broker (see tests/servers/); KafkaJS creates the topics on first use.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from helpers import Renderer, run
 from node_runtime import install_with_fresh_metadata, npm_env
 from servers import Servers, kinds_for_answers, start_or_skip
 
+from extensions.playbook.naming import camel_case, pascal_case, singular
+
 pytestmark = pytest.mark.slow
 
 JWT_SECRET = "e2e-harness-secret-0123456789-abcdefghijkl"
@@ -57,6 +60,7 @@ RENDERS = [
     Render("app-monolith-pg-express", {
         "architecture": "monolith", "database": "postgresql", "http_adapter": "express", "cache": False,
         "message_broker": "none", "cqrs": False, "node_version": "22", "bounded_contexts": ["orders", "payments"],
+        "api_styles": ["rest", "graphql"],
     }, broker_round_trip=False),
     Render("app-modular-mysql-fastify-rabbitmq", {
         "architecture": "modular-monolith", "database": "mysql", "http_adapter": "fastify", "cache": True,
@@ -66,7 +70,7 @@ RENDERS = [
     Render("app-microservices-pg-fastify-nats", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
         "message_broker": "nats", "cqrs": False, "node_version": "24",
-        "bounded_contexts": ["catalog", "orders", "payments"],
+        "bounded_contexts": ["catalog", "orders", "payments"], "api_styles": ["rest", "graphql"],
     }, stop=("nats", "broker")),
     Render("app-microservices-kafka", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
@@ -283,6 +287,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 app.wait_live()
             timings["start"] = round(time.monotonic() - began, 1)
             check_http(render, apps, databases, database, contexts, microservices)
+            if "graphql" in answers.get("api_styles", []):
+                check_graphql(apps, databases, database, render, contexts, microservices)
             if render.broker_round_trip:
                 check_round_trip(apps, database, databases, contexts, microservices)
             check_readiness_names_stopped_server(render, apps, servers)
@@ -338,6 +344,32 @@ def check_http(render: Render, apps: dict[str | None, App], databases: dict[str 
         if index == 0:
             check_request_logs(app, f"{api}/{item['id']}", token, f"e2e-{context}-{index}")
             check_security_headers(app, api)
+
+
+def check_graphql(apps: dict[str | None, App], databases: dict[str | None, str], database: Any, render: Render,
+                  contexts: list[str], microservices: bool) -> None:
+    """The production-started app's GraphQL endpoint with a plain HTTP client: a mutation and a query round
+    trip checked with SQL, UNAUTHENTICATED without a token, introspection refused in production."""
+    token = jwt("https://issuer.e2e", "e2e")
+    for context in contexts:
+        app = apps[context if microservices else None]
+        url = f"{app.url}/graphql/{context}" if microservices else f"{app.url}/graphql"
+        entity, field = pascal_case(singular(context)), camel_case(singular(context))
+        create = f"mutation {{ create{entity}(input: {{name: \"{context} graphql\"}}) {{ id name }} }}"
+        created = http("POST", url, {"query": create}, token)
+        assert created.status == 200, created.body
+        record = created.json()["data"][f"create{entity}"]
+        read = f"{{ {field}(id: \"{record['id']}\") {{ name }} }}"
+        fetched = http("POST", url, {"query": read}, token)
+        assert fetched.json()["data"] == {field: {"name": f"{context} graphql"}}, fetched.body
+        db_name = databases[context if microservices else None].rsplit("/", 1)[1]
+        rows = database.query(f"SELECT name FROM {table_ref(render, context)} WHERE id = '{record['id']}'", db_name)
+        assert rows == [[f"{context} graphql"]], rows
+        anonymous = http("POST", url, {"query": read}).json()
+        assert anonymous["data"] is None and anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        introspection = http("POST", url, {"query": "{ __schema { types { name } } }"}, token)
+        assert introspection.status == 400 and "introspection" in introspection.body.decode().lower(), (
+            introspection.body)
 
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -84,8 +84,8 @@ BROKER_LABELS = {"redis": "Redis Pub/Sub", "rabbitmq": "RabbitMQ", "nats": "NATS
 OPTION_SECTIONS = ("Considered Options", "Pros and Cons of the Options")
 ELEMENT_TYPE = re.compile(r"\[(Person|Container|Component|Software system|External system|Managed|Broker"
                           r"|Database|Job|Kubernetes|Pods|Run by)")
-# Upper-case identifiers in code spans that are not configuration variables (gRPC status codes).
-NOT_ENV_VARS = {"INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED"}
+# Upper-case identifiers in code spans that are not configuration variables (gRPC status codes, GraphQL codes).
+NOT_ENV_VARS = {"INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "BAD_REQUEST", "TOO_MANY_REQUESTS"}
 
 
 # ------------------------------------------------------------------------------------ Markdown
@@ -799,7 +799,8 @@ def test_document_matches_generated_code(render: Render) -> None:
     liveness = (platform / "health" / "liveness.ts").read_text(encoding="utf-8")
     assert "LIVENESS_PATH = '/health/live'" in liveness and "registerLiveness(app);" in bootstrap
     guards = (platform / "platform.module.ts").read_text(encoding="utf-8")
-    order = [guards.index(f"useClass: {guard}") for guard in ("ThrottlerGuard", "AuthGuard", "RolesGuard")]
+    throttler = "PlatformThrottlerGuard" if "useClass: PlatformThrottlerGuard" in guards else "ThrottlerGuard"
+    order = [guards.index(f"useClass: {guard}") for guard in (throttler, "AuthGuard", "RolesGuard")]
     assert order == sorted(order), "the global guards no longer run rate limit, authentication, roles"
     first = render.ctx["modules"][0]
     module_dir = render.root / first["path"]
@@ -807,10 +808,16 @@ def test_document_matches_generated_code(render: Render) -> None:
     assert f"@Controller('{first['slug']}')" in controller and "@Roles('admin')" in controller
     source = "\n".join(p.read_text(encoding="utf-8") for p in render.root.rglob("*.ts")
                        if "node_modules" not in p.parts)
-    # The document says GraphQL, gRPC and WebSocket are not generated yet (includes/doc/macros.jinja
-    # `implemented`): when someone generates them, this fails until the document says so.
-    for marker in ("GraphQLModule", "@WebSocketGateway", "Transport.GRPC", "@GrpcMethod"):
-        assert marker not in source, f"the app now contains {marker}: update `implemented` in includes/doc/macros.jinja"
+    # The document says which API styles the app implements (features.py GENERATED_API_STYLES, read by
+    # includes/doc/macros.jinja `implemented`): the code holds a style's marker exactly when it says so.
+    built = set(render.ctx["api_styles_generated"])
+    markers = {"graphql": ("GraphQLModule",), "websocket": ("@WebSocketGateway",),
+               "grpc": ("Transport.GRPC", "@GrpcMethod")}
+    for style, names in markers.items():
+        for marker in names:
+            assert (marker in source) == (style in built), (
+                f"the app {'lacks' if style in built else 'contains'} {marker} while the document says "
+                f"{style} is {'' if style in built else 'not '}generated")
 
 
 # ------------------------------------------------------------------------------------ golden files

@@ -91,6 +91,7 @@ def test_catalog_entities_validate(rendered: Path) -> None:
     annotations = component["metadata"]["annotations"]
     assert annotations["backstage.io/techdocs-ref"] == "dir:."
     assert annotations["backstage.io/adr-location"] == "docs/adr"
+    assert set(component["spec"]["providesApis"]) == {e["metadata"]["name"] for e in entities if e["kind"] == "API"}
     payload = json.dumps([{"file": str(catalog), "entities": entities}])
     result = run_node_stdin(TESTS / "node" / "validate-catalog.mjs", payload)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -25,6 +25,10 @@ class Module:
     entity: str
     entity_snake: str
     entity_kebab: str
+    # the GraphQL query fields: one record (`account`) and a page of them (`accounts`, or
+    # `<entity>List` where the context's name is already singular)
+    entity_camel: str
+    list_field: str
     table: str
     schema: str | None
     event: str
@@ -65,6 +69,8 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
             entity=entity,
             entity_snake=snake_case(singular(slug)),
             entity_kebab=kebab_case(singular(slug)),
+            entity_camel=camel_case(singular(slug)),
+            list_field=camel_case(slug) if singular(slug) != slug else camel_case(slug) + "List",
             table=snake_case(slug),
             schema=snake_case(slug) if schema_per_module else None,
             event=f"{entity}Created",

@@ -65,10 +65,14 @@ def env_vars(answers: Mapping[str, Any], database_name: str) -> list[EnvVar]:
 BROKER_PACKAGES = {"rabbitmq": ["amqplib", "amqp-connection-manager"], "nats": ["@nats-io/transport-node"],
                    "kafka": ["kafkajs"]}
 API_STYLE_PACKAGES = {
-    "graphql": ["@nestjs/graphql", "@nestjs/apollo", "@apollo/server", "graphql"],
+    "graphql": ["@nestjs/graphql", "@nestjs/apollo", "@apollo/server", "graphql", "graphql-depth-limit",
+                "graphql-query-complexity"],
     "grpc": ["@grpc/grpc-js", "@grpc/proto-loader"],
     "websocket": ["@nestjs/websockets", "@nestjs/platform-socket.io"],
 }
+
+# Apollo Server's HTTP integration for each adapter (an optional peer of @nestjs/apollo).
+GRAPHQL_INTEGRATIONS = {"fastify": "@as-integrations/fastify", "express": "@as-integrations/express5"}
 
 
 def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
@@ -95,6 +99,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     for style in ("graphql", "grpc", "websocket"):
         if style in styles:
             runtime += API_STYLE_PACKAGES[style]
+    if "graphql" in styles:
+        runtime.append(GRAPHQL_INTEGRATIONS[answers["http_adapter"]])
     dev = [
         "@nestjs/cli", "@nestjs/schematics", "@nestjs/testing", "@types/jest", "@types/supertest", "eslint",
         "jest", "markdownlint-cli2", "prettier", "supertest", "ts-jest", "typescript", "typescript-eslint",
@@ -102,6 +108,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     dev.append("@types/express" if answers["http_adapter"] == "express" else "fastify")
     if answers["architecture"] == "modular-monolith":
         dev.append("dependency-cruiser")
+    if "graphql" in styles:
+        dev.append("@types/graphql-depth-limit")
     node = stack_manifest()["node"][str(answers["node_version"])]
     return {
         "runtime": {name: npm["runtime"][name] for name in sorted(runtime)},
@@ -134,6 +142,8 @@ def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
         "docs:check": "markdownlint-cli2 \"docs/**/*.md\" \"README.md\"",
         "manifests:check": "bash deploy/k8s/check.sh",
     }
+    if "graphql" in answers["api_styles"] and answers["include_app"]:
+        scripts["graphql:schema"] = "node dist/graphql-export.js"
     if answers["architecture"] == "modular-monolith":
         scripts["lint:arch"] = "depcruise src --config .dependency-cruiser.cjs"
     if is_microservices(answers):
@@ -142,4 +152,7 @@ def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
         scripts["start:dev"] = f"nest start {app} --watch"
         scripts["openapi:export"] = "mkdir -p openapi && " + " && ".join(
             f"node dist/apps/{context}/openapi-export.js" for context in answers["bounded_contexts"])
+        if "graphql:schema" in scripts:
+            scripts["graphql:schema"] = " && ".join(
+                f"node dist/apps/{context}/graphql-export.js" for context in answers["bounded_contexts"])
     return scripts

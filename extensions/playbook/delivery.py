@@ -61,16 +61,24 @@ def image(answers: Mapping[str, Any], service: Service) -> str:
 STYLE_PATHS = {"rest": "/api", "graphql": "/graphql", "websocket": "/socket.io"}
 
 
+def graphql_path(answers: Mapping[str, Any], service: Service) -> str:
+    """Where a service serves its GraphQL schema: /graphql, or /graphql/<context> for each microservice
+    (several services share one host, and each serves its own schema)."""
+    return f"{STYLE_PATHS['graphql']}/{service.app}" if is_microservices(answers) else STYLE_PATHS["graphql"]
+
+
 def public_routes(answers: Mapping[str, Any], service: Service) -> list[dict[str, str]]:
     """The path prefixes the HTTPRoute or Ingress sends to a service, each with its API style.
     /metrics and /health stay internal.
 
     A monolith exposes its API prefix and the GraphQL and Socket.IO endpoints; a microservice
-    exposes the REST prefix of its bounded context, since several services share one host.
+    exposes the REST prefix and the GraphQL endpoint of its bounded context, since several services
+    share one host.
     """
     styles = answers["api_styles"]
     if is_microservices(answers):
-        return [{"path": f"/api/v1/{service.app}", "style": "rest"}] if "rest" in styles else []
+        return ([{"path": f"/api/v1/{service.app}", "style": "rest"}] if "rest" in styles else []) + (
+            [{"path": graphql_path(answers, service), "style": "graphql"}] if "graphql" in styles else [])
     return [{"path": path, "style": style} for style, path in STYLE_PATHS.items() if style in styles]
 
 

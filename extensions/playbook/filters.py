@@ -7,6 +7,7 @@ from typing import Any
 
 from . import naming, text, typescript
 from .data import industry_profile, stack_manifest
+from .graphql_sdl import graphql_sdl
 from .validators import check, validate_message_broker
 
 
@@ -50,5 +51,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
 GLOBALS: dict[str, Callable[..., Any]] = {
     "check": check, "validate_message_broker": validate_message_broker,
     "ts_list": typescript.ts_list, "ts_import": typescript.ts_import, "ts_assign": typescript.ts_assign,
-    "ts_fits": typescript.ts_fits,
+    "ts_fits": typescript.ts_fits, "graphql_sdl": graphql_sdl,
 }

@@ -75,6 +75,8 @@ class Model:
     quality: dict[str, Any]
     # the sample aggregate's fields and list bounds (data/aggregate.yml)
     aggregate: dict[str, Any]
+    # the API styles' shared settings (data/api.yml)
+    api: dict[str, Any]
     team_adr_first: int
     # the directories file names print (layout.directories) and the ownership patterns of copier.yml
     platform_dir: str
@@ -142,7 +144,9 @@ def build(answers: Mapping[str, Any]) -> Model:
         broker_info=backing.broker_info(answers),
         modules=[asdict(m) for m in modules],
         services=[{**asdict(s), "migration_job": s.migration_job,
-                   "local_database_url": backing.local_database_url(answers, s.database)}
+                   "local_database_url": backing.local_database_url(answers, s.database),
+                   "graphql_path": delivery.graphql_path(answers, s),
+                   "graphql_schema": f"{s.source_dir}/{load_data('api')['graphql']['schema_file']}"}
                   for s in services],
         adrs=[asdict(a) for a in records],
         registers=register_lists,
@@ -171,6 +175,7 @@ def build(answers: Mapping[str, Any]) -> Model:
         recovery=objectives.recovery(answers),
         quality=quality.quality(answers),
         aggregate=load_data("aggregate"),
+        api=load_data("api"),
         team_adr_first=adrs.TEAM_ADR_FIRST,
         **layout.directories(answers),
         # one e2e suite per service: the monolith's is test/app.e2e-spec.ts

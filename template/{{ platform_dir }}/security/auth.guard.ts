@@ -1,6 +1,7 @@
 import { Injectable, UnauthorizedException } from '@nestjs/common';
 import type { CanActivate, ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { isCallerFacing, requestOf } from '../http/execution-context';
 import type { Principal } from './principal';
 import { IS_PUBLIC } from './public.decorator';
 import { TokenVerifier } from './token-verifier';
@@ -10,7 +11,11 @@ export interface AuthenticatedRequest {
   user?: Principal;
 }
 
-/** Global guard: every HTTP route needs a valid bearer token unless it is marked @Public(). */
+/**
+ * Global guard: every route and operation needs a valid bearer token unless it is marked @Public().
+ * Deny by default: a handler of a transport that carries no HTTP request (a broker's event handler,
+ * a gateway or an RPC method a team adds) is refused unless it is marked @Public().
+ */
 @Injectable()
 export class AuthGuard implements CanActivate {
   constructor(
@@ -20,9 +25,6 @@ export class AuthGuard implements CanActivate {
 
   // Synchronous on public routes: Nest awaits a guard only when it returns a promise.
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    if (context.getType() !== 'http') {
-      return true;
-    }
     const isPublic = this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, [
       context.getHandler(),
       context.getClass(),
@@ -30,7 +32,12 @@ export class AuthGuard implements CanActivate {
     if (isPublic) {
       return true;
     }
-    return this.authenticate(context.switchToHttp().getRequest<AuthenticatedRequest>());
+    if (!isCallerFacing(context)) {
+      throw new UnauthorizedException(
+        `No caller can be authenticated on a ${context.getType()} handler.`,
+      );
+    }
+    return this.authenticate(requestOf<AuthenticatedRequest>(context));
   }
 
   private async authenticate(request: AuthenticatedRequest): Promise<boolean> {
