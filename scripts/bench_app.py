@@ -10,12 +10,14 @@ drives, alternating in the same run, for --duration seconds with --connections c
     bare  GET /                         the baseline
     app   GET /health/live              the probe: the adapter's request hooks (security headers, request id)
     app   GET /api/v1/<context>/<id>    a database-backed read of one bounded context (token, DB query)
+    app   POST /graphql <entity>(id)    the same read as a GraphQL query, when the answers include graphql
 
 Every response latency is recorded (autocannon's own summary has no p95), and the script prints req/s,
 p50/p95/p99 per target and the ratios generated/bare, and checks the issue's targets: the database-backed
 GET's p95 at most p95_latency_ms/10, and /health/live throughput at least 0.8 of the bare app's.
 
     .venv/bin/python scripts/bench_app.py [--duration 15] [--connections 50] [--rounds 2] [--json out.json]
+        [--answers '{"api_styles": ["rest", "graphql", "grpc", "websocket"]}']
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from helpers import NODE_TOOLS, Renderer, run  # noqa: E402
 from node_runtime import npm_env  # noqa: E402
 from servers import Servers, kinds_for_answers  # noqa: E402
 from test_app_e2e import JWT_SECRET, free_port, http, jwt  # noqa: E402
+
+from extensions.playbook.naming import camel_case, singular  # noqa: E402
 
 BARE_APP = r"""
 // A bare NestJS app: one GET route returning JSON, on the generated app's own node_modules.
@@ -76,12 +80,14 @@ Module({ controllers: [AppController] })(AppModule);
 DRIVER = r"""
 // Runs autocannon and records every latency, so that p95 is exact.
 const autocannon = require('autocannon');
-const [url, connections, duration, token] = process.argv.slice(2);
+const [url, connections, duration, token, body] = process.argv.slice(2);
 const latencies = [];
 const statuses = {};
+const headers = token ? { authorization: `Bearer ${token}` } : {};
+if (body) headers['content-type'] = 'application/json';
 const instance = autocannon({
-  url, connections: Number(connections), duration: Number(duration),
-  headers: token ? { authorization: `Bearer ${token}` } : {},
+  url, connections: Number(connections), duration: Number(duration), headers,
+  ...(body ? { method: 'POST', body } : {}),
 });
 instance.on('response', (_client, status, _bytes, responseTime) => {
   latencies.push(responseTime);
@@ -113,9 +119,9 @@ def wait_live(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -
     raise SystemExit(f"{url} did not answer within {timeout} s")
 
 
-def drive(node: str, driver: Path, url: str, connections: int, duration: int, token: str = "") -> dict:
+def drive(node: str, driver: Path, url: str, connections: int, duration: int, token: str = "", body: str = "") -> dict:
     env = {**os.environ, "NODE_PATH": str(NODE_TOOLS)}
-    out = subprocess.run([node, str(driver), url, str(connections), str(duration), token], env=env,
+    out = subprocess.run([node, str(driver), url, str(connections), str(duration), token, body], env=env,
                          capture_output=True, text=True, timeout=duration + 120, check=True)
     return json.loads(out.stdout)
 
@@ -126,6 +132,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=2, help="alternations of bare / live / database GET")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--answers", type=json.loads, default={}, help="answers over the defaults (JSON)")
     parser.add_argument("--cpu-prof", type=Path, metavar="DIR",
                         help="run the generated app under `node --cpu-prof` and print where its CPU time goes")
     args = parser.parse_args()
@@ -135,7 +142,7 @@ def main() -> int:
         return 2
     work = Path(tempfile.mkdtemp(prefix="bench-app-"))
     renderer = Renderer(work)
-    project = renderer.render("defaults", {})
+    project = renderer.render("defaults", args.answers)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
     node_major = str(answers["node_version"])
     env = {**os.environ, **npm_env(node_major)}
@@ -191,14 +198,20 @@ def main() -> int:
         assert created.status == 201, created.body
         item = f"{app}/api/v1/{context}/{created.json()['id']}"
 
-        targets = {"bare GET /": (f"{bare}/", ""), "app GET /health/live": (f"{app}/health/live", ""),
-                   f"app GET /api/v1/{context}/:id": (item, token)}
+        targets = {"bare GET /": (f"{bare}/", "", ""), "app GET /health/live": (f"{app}/health/live", "", ""),
+                   f"app GET /api/v1/{context}/:id": (item, token, "")}
+        if "graphql" in answers["api_styles"]:
+            field = camel_case(singular(context))
+            query = json.dumps({"query": f'{{ {field}(id: "{created.json()["id"]}") {{ id name description }} }}'})
+            probe = http("POST", f"{app}/graphql", json.loads(query), token)
+            assert probe.status == 200 and "errors" not in probe.json(), probe.body
+            targets[f"app POST /graphql {field}(id)"] = (f"{app}/graphql", token, query)
         results: dict[str, list[dict]] = {name: [] for name in targets}
         drive(node, driver, f"{app}/health/live", 10, 3)  # warm-up
         drive(node, driver, f"{bare}/", 10, 3)
         for _ in range(args.rounds):
-            for name, (url, auth) in targets.items():
-                results[name].append(drive(node, driver, url, args.connections, args.duration, auth))
+            for name, (url, auth, body) in targets.items():
+                results[name].append(drive(node, driver, url, args.connections, args.duration, auth, body))
 
         def mean(name: str, key: str) -> float:
             return sum(r[key] for r in results[name]) / len(results[name])
@@ -221,6 +234,12 @@ def main() -> int:
         print(f"\nratios generated/bare: /health/live req/s {live_row['rps'] / bare_row['rps']:.2f}, "
               f"p95 {live_row['p95'] / max(bare_row['p95'], 0.001):.2f}; database GET req/s "
               f"{db_row['rps'] / bare_row['rps']:.2f}, p95 {db_row['p95'] / max(bare_row['p95'], 0.001):.2f}")
+        graphql_rows = [summary[name] for name in targets if name.startswith("app POST /graphql")]
+        if graphql_rows:
+            gql = graphql_rows[0]
+            print(f"GraphQL query by id: p95 {gql['p95']:.1f} ms at {args.connections} connections; against the REST "
+                  f"GET of the same record: req/s {gql['rps'] / db_row['rps']:.2f}, p95 "
+                  f"{gql['p95'] / max(db_row['p95'], 0.001):.2f}")
         budget = answers["p95_latency_ms"] / 10
         live_ok = live_row["rps"] >= 0.8 * bare_row["rps"]
         db_ok = db_row["p95"] <= budget
