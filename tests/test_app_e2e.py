@@ -72,6 +72,12 @@ RENDERS = [
         "message_broker": "nats", "cqrs": False, "node_version": "24",
         "bounded_contexts": ["catalog", "orders", "payments"], "api_styles": ["rest", "graphql"],
     }, stop=("nats", "broker")),
+    # GraphQL without REST: no controller, no OpenAPI, GraphQL carries the e2e suite's requests.
+    Render("app-monolith-pg-fastify-graphql-only", {
+        "architecture": "monolith", "database": "postgresql", "http_adapter": "fastify", "cache": False,
+        "message_broker": "none", "cqrs": False, "node_version": "24", "bounded_contexts": ["orders", "payments"],
+        "api_styles": ["graphql"],
+    }, broker_round_trip=False),
     Render("app-microservices-kafka", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
         "message_broker": "kafka", "cqrs": False, "node_version": "24",
@@ -252,6 +258,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
             "JWT_ISSUER": "https://issuer.e2e", "JWT_AUDIENCE": "e2e",
             "OTEL_SERVICE_NAME": "e2e",
         }
+        if "rest" in answers.get("api_styles", ["rest"]):
+            app_env["SWAGGER_ENABLED"] = "true"  # the OpenAPI document, which check_http reads
         if "redis" in servers:
             app_env["REDIS_URL"] = servers["redis"].url
         broker = answers["message_broker"]
@@ -286,7 +294,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
             for app in apps.values():
                 app.wait_live()
             timings["start"] = round(time.monotonic() - began, 1)
-            check_http(render, apps, databases, database, contexts, microservices)
+            if "rest" in answers.get("api_styles", ["rest"]):
+                check_http(render, apps, databases, database, contexts, microservices)
             if "graphql" in answers.get("api_styles", []):
                 check_graphql(apps, databases, database, render, contexts, microservices)
             if render.broker_round_trip:
@@ -342,6 +351,8 @@ def check_http(render: Render, apps: dict[str | None, App], databases: dict[str 
         unobserved = [path for path in ("/health/live", "/health/ready", "/metrics") if f'route="{path}"' in text]
         assert unobserved == [], f"probes and scrapes are in the HTTP histogram: {unobserved}"
         if index == 0:
+            document = http("GET", f"{app.url}/docs-json")
+            assert document.status == 200 and f"/api/v1/{context}" in document.json()["paths"], document.body[:300]
             check_request_logs(app, f"{api}/{item['id']}", token, f"e2e-{context}-{index}")
             check_security_headers(app, api)
 
@@ -370,6 +381,10 @@ def check_graphql(apps: dict[str | None, App], databases: dict[str | None, str],
         introspection = http("POST", url, {"query": "{ __schema { types { name } } }"}, token)
         assert introspection.status == 400 and "introspection" in introspection.body.decode().lower(), (
             introspection.body)
+        if "rest" not in render.answers["api_styles"]:
+            # REST not chosen: no controller answers, and no OpenAPI document is served.
+            assert http("GET", f"{app.url}/api/v1/{context}", token=token).status == 404
+            assert http("GET", f"{app.url}/docs-json").status == 404
 
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")

@@ -749,7 +749,12 @@ def _fill_check(check: dict[str, Any], groups: dict[str, str]) -> dict[str, Any]
 
 
 def run_check(facts: RenderFacts, check: dict[str, Any], groups: dict[str, str]) -> str | None:
-    """Run one check of a row with the row's groups filled in (nested checks are filled already)."""
+    """Run one check of a row with the row's groups filled in (nested checks are filled already). A check
+    with `when: <group>` applies only when the claim's match has that group (an optional part of it)."""
+    if "when" in check:
+        if check["when"] not in groups:
+            return None
+        check = {k: v for k, v in check.items() if k != "when"}
     filled = _fill_check(check, groups) if groups else check
     return CHECKS[filled["kind"]](facts, {k: v for k, v in filled.items() if k != "kind"})
 

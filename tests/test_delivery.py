@@ -797,7 +797,10 @@ def test_artifacts_agree_with_each_other_and_the_app_contract(rendered: Path, de
             assert all(e["valueFrom"]["secretKeyRef"]["name"] == service["secret_name"] for e in container["env"])
             assert config["PORT"] == str(APP_PORT) and config["NODE_ENV"] == "production"
             assert config["OTEL_SERVICE_NAME"] == name
-            assert config["SWAGGER_ENABLED"] == ("false" if env == "prod" else "true")
+            if "rest" in answers["api_styles"]:
+                assert config["SWAGGER_ENABLED"] == ("false" if env == "prod" else "true")
+            else:  # no REST, no OpenAPI document to serve
+                assert "SWAGGER_ENABLED" not in config
             heap = int(config["NODE_OPTIONS"].split("=")[1])
             limit = container["resources"]["limits"]["memory"]
             assert limit.endswith("Mi") and heap == int(limit[:-2]) - data.delivery["sizing"]["non_heap_mib"]

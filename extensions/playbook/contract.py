@@ -55,7 +55,11 @@ def env_vars(answers: Mapping[str, Any], database_name: str) -> list[EnvVar]:
         ]
     env += [
         EnvVar("RATE_LIMIT_PER_MINUTE", False, "600", "requests per minute and client IP before 429"),
-        EnvVar("SWAGGER_ENABLED", False, "true", "serve Swagger UI and /docs-json (off in production unless true)"),
+    ]
+    if "rest" in answers["api_styles"]:
+        env.append(EnvVar("SWAGGER_ENABLED", False, "true",
+                          "serve Swagger UI and /docs-json (off in production unless true)"))
+    env += [
         EnvVar("OTEL_SERVICE_NAME", False, slug, "service name on traces"),
         EnvVar("OTEL_EXPORTER_OTLP_ENDPOINT", False, "", "OTLP/HTTP collector URL; tracing is off when empty"),
     ]
@@ -81,14 +85,17 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     npm = stack_manifest()["npm"]
     styles = set(answers["api_styles"])
     runtime = [
-        "@nestjs/common", "@nestjs/core", f"@nestjs/platform-{answers['http_adapter']}", "@nestjs/swagger",
-        "@nestjs/terminus", "@nestjs/throttler", "@nestjs/typeorm", "@opentelemetry/api", "@opentelemetry/sdk-node",
+        "@nestjs/common", "@nestjs/core", f"@nestjs/platform-{answers['http_adapter']}", "@nestjs/terminus",
+        "@nestjs/throttler", "@nestjs/typeorm", "@opentelemetry/api", "@opentelemetry/sdk-node",
         "@opentelemetry/auto-instrumentations-node", "@opentelemetry/exporter-trace-otlp-proto",
         "class-transformer", "class-validator", "helmet", "jose", "nestjs-pino", "pino", "pino-http",
         "prom-client", "reflect-metadata", "rxjs", "typeorm", DATABASES[answers["database"]]["driver"],
     ]
-    if answers["http_adapter"] == "fastify":
-        runtime.append("@fastify/static")
+    if "rest" in styles:
+        # The OpenAPI document and Swagger UI; on Fastify the UI's assets are served by @fastify/static.
+        runtime.append("@nestjs/swagger")
+        if answers["http_adapter"] == "fastify":
+            runtime.append("@fastify/static")
     if answers["cqrs"]:
         runtime.append("@nestjs/cqrs")
     if has_broker(answers) or "grpc" in styles:
@@ -142,6 +149,8 @@ def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
         "docs:check": "markdownlint-cli2 \"docs/**/*.md\" \"README.md\"",
         "manifests:check": "bash deploy/k8s/check.sh",
     }
+    if "rest" not in answers["api_styles"]:
+        del scripts["openapi:export"]  # the OpenAPI document describes the REST controllers
     if "graphql" in answers["api_styles"] and answers["include_app"]:
         scripts["graphql:schema"] = "node dist/graphql-export.js"
     if answers["architecture"] == "modular-monolith":
@@ -150,8 +159,9 @@ def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
         # One Nest app per bounded context: SERVICE names the app a command works on.
         scripts["start"] = f"nest start {app}"
         scripts["start:dev"] = f"nest start {app} --watch"
-        scripts["openapi:export"] = "mkdir -p openapi && " + " && ".join(
-            f"node dist/apps/{context}/openapi-export.js" for context in answers["bounded_contexts"])
+        if "openapi:export" in scripts:
+            scripts["openapi:export"] = "mkdir -p openapi && " + " && ".join(
+                f"node dist/apps/{context}/openapi-export.js" for context in answers["bounded_contexts"])
         if "graphql:schema" in scripts:
             scripts["graphql:schema"] = " && ".join(
                 f"node dist/apps/{context}/graphql-export.js" for context in answers["bounded_contexts"])

@@ -13,6 +13,7 @@ from typing import Any
 from . import (
     adrs,
     backing,
+    catalog,
     contexts,
     contract,
     delivery,
@@ -41,6 +42,7 @@ class Model:
     broker_info: dict[str, Any] | None
     modules: list[dict[str, Any]]
     services: list[dict[str, Any]]
+    catalog_apis: list[dict[str, Any]]
     adrs: list[dict[str, Any]]
     registers: Registers
     # section 7.9's compliance checklists and section 8.1's copies of record data (compliance.py)
@@ -127,6 +129,11 @@ def build(answers: Mapping[str, Any]) -> Model:
     stack = stack_manifest()
     modules = contexts.modules(answers)
     services = contexts.services(answers, modules)
+    service_rows = [{**asdict(s), "migration_job": s.migration_job,
+                     "local_database_url": backing.local_database_url(answers, s.database),
+                     "graphql_path": delivery.graphql_path(answers, s),
+                     "graphql_schema": f"{s.source_dir}/{load_data('api')['graphql']['schema_file']}"}
+                    for s in services]
     database = backing.database_info(answers)
     env_vars = contract.env_vars(answers, services[0].database)
     records = adrs.adrs(answers)
@@ -143,11 +150,8 @@ def build(answers: Mapping[str, Any]) -> Model:
         database_info=database,
         broker_info=backing.broker_info(answers),
         modules=[asdict(m) for m in modules],
-        services=[{**asdict(s), "migration_job": s.migration_job,
-                   "local_database_url": backing.local_database_url(answers, s.database),
-                   "graphql_path": delivery.graphql_path(answers, s),
-                   "graphql_schema": f"{s.source_dir}/{load_data('api')['graphql']['schema_file']}"}
-                  for s in services],
+        services=service_rows,
+        catalog_apis=catalog.catalog_apis(answers, service_rows),
         adrs=[asdict(a) for a in records],
         registers=register_lists,
         checklists=checklists,

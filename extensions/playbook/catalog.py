@@ -1,0 +1,47 @@
+"""The Backstage API entities of catalog-info.yaml: one per API style the render defines, each with
+the definition Backstage shows (the committed schema where the app generates one, else prose)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .answers import label
+from .features import api_styles_generated
+
+# The Backstage `spec.type` of the service's API entity: the first of these styles it carries.
+SPEC_TYPES = {"rest": "openapi", "graphql": "graphql", "grpc": "grpc", "websocket": "asyncapi"}
+
+
+def catalog_apis(answers: Mapping[str, Any], services: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    slug, name = answers["project_slug"], answers["project_name"]
+    built = api_styles_generated(answers)
+    schema_apis = "graphql" in built  # a GraphQL API entity per app, defined by its committed schema
+    styles = [s for s in answers["api_styles"] if not (schema_apis and s == "graphql")]
+    apis: list[dict[str, Any]] = []
+    if styles:
+        labels = [label("api_styles", s) for s in styles]
+        if not answers["include_app"]:
+            text = (f"The {', '.join(labels)} API of {slug}, served by the existing application,\n"
+                    "which provides the machine-readable definition.")
+        else:
+            done = [label("api_styles", s) for s in styles if s in built]
+            todo = [label("api_styles", s) for s in styles if s not in built]
+            text = f"The {', '.join(done)} API of {slug}" if done else f"No API of {slug} is generated yet"
+            if todo:
+                text += f" ({', '.join(todo)} answered{', not generated yet' if done else ''})"
+            text += "."
+            if "rest" in built:
+                text += " `npm run openapi:export` writes the OpenAPI document."
+        apis.append({"name": f"{slug}-api", "title": f"{name} API", "description": f"API of {name}",
+                     "type": next(kind for style, kind in SPEC_TYPES.items() if style in styles),
+                     "text": text, "file": None})
+    if schema_apis:
+        for service in services:
+            apis.append({
+                "name": f"{service['name']}-graphql",
+                "title": f"{name if service['name'] == slug else service['name']} GraphQL API",
+                "description": f"The GraphQL schema served at {service['graphql_path']}",
+                "type": "graphql", "text": None, "file": service["graphql_schema"],
+            })
+    return apis
