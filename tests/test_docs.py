@@ -546,8 +546,7 @@ def check_cloud(r: Render) -> list[str]:
 def check_api_sections(r: Render) -> list[str]:
     titles = [h.text for h in headings(r.section("9")) if h.level == 3]
     styles = [answer_labels()["api_styles"][s] for s in r.answers["api_styles"]]
-    expected = [s for s in ("REST", "GraphQL", "gRPC", "WebSocket")
-                if s in styles or (s == "REST" and r.answers["include_app"])]
+    expected = [s for s in ("REST", "GraphQL", "gRPC", "WebSocket") if s in styles]
     found = [t.split(" ", 1)[1] for t in titles[1:]]
     return [] if found == expected else [f"API subsections {found} != {expected}"]
 
@@ -647,7 +646,7 @@ FACTS: list[tuple[str, Callable[[dict[str, Any]], bool], Callable[[Render], list
     ("cloud: only the chosen provider's services", lambda a: True, check_cloud),
     ("on-prem: no managed-service table", lambda a: a["cloud"] == "on-prem",
      _contains(lambda r: r.subsection("11.5"), "on-premises Kubernetes platform")),
-    ("API: one subsection per chosen style (REST also when the app serves it)", lambda a: True, check_api_sections),
+    ("API: one subsection per chosen style", lambda a: True, check_api_sections),
     ("no broker: in-process events and the trigger for a broker", lambda a: a["message_broker"] == "none",
      _contains(lambda r: r.subsection("10.3"), "no message broker", "Add a broker")),
     ("kafka: the consumer group settings of the generated options", lambda a: a["message_broker"] == "kafka",
@@ -804,8 +803,13 @@ def test_document_matches_generated_code(render: Render) -> None:
     assert order == sorted(order), "the global guards no longer run rate limit, authentication, roles"
     first = render.ctx["modules"][0]
     module_dir = render.root / first["path"]
-    controller = (module_dir / "interface" / f"{first['slug']}.controller.ts").read_text(encoding="utf-8")
-    assert f"@Controller('{first['slug']}')" in controller and "@Roles('admin')" in controller
+    controller = module_dir / "interface" / f"{first['slug']}.controller.ts"
+    # REST controllers exactly when REST is chosen (no OpenAPI document either without them)
+    assert controller.exists() == ("rest" in render.answers["api_styles"])
+    assert (platform / "http" / "swagger.ts").exists() == ("rest" in render.answers["api_styles"])
+    if controller.exists():
+        text = controller.read_text(encoding="utf-8")
+        assert f"@Controller('{first['slug']}')" in text and "@Roles('admin')" in text
     source = "\n".join(p.read_text(encoding="utf-8") for p in render.root.rglob("*.ts")
                        if "node_modules" not in p.parts)
     # The document says which API styles the app implements (features.py GENERATED_API_STYLES, read by
