@@ -43,7 +43,8 @@ def _facts(answers: Mapping[str, Any]) -> dict[str, Any]:
     flags = features(answers)
     # lists: the app serves a paginated list through a generated API style
     lists = any(style in ("rest", "graphql", "grpc") for style in api_styles_generated(answers))
-    return {**answers, "app": flags["app"], "lists": lists, "modular": flags["modular"], "microservices": flags["microservices"],
+    return {**answers, "app": flags["app"], "lists": lists, "modular": flags["modular"],
+            "microservices": flags["microservices"],
             "broker": flags["broker"], "redis": flags["redis"], "mesh": flags["mesh"]}
 
 
