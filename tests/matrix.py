@@ -50,6 +50,10 @@ def variation_combinations() -> list[Combination]:
                     # GraphQL on the other adapter (the defaults are Fastify)
                     combos.append(Combination("api_styles-graphql-express",
                                               {name: ["graphql"], "http_adapter": "express"}))
+                    # gRPC in a service per context (each serves its own package)
+                    combos.append(Combination("api_styles-grpc-microservices",
+                                              {name: ["grpc"], "architecture": "microservices",
+                                               "message_broker": "nats"}))
                 continue
             for value in values:
                 if value == spec.get("default"):

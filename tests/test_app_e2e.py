@@ -62,10 +62,10 @@ RENDERS = [
         "message_broker": "none", "cqrs": False, "node_version": "22", "bounded_contexts": ["orders", "payments"],
         "api_styles": ["rest", "graphql"],
     }, broker_round_trip=False),
-    Render("app-modular-mysql-fastify-rabbitmq", {
+    Render("app-modular-mysql-fastify-rabbitmq-grpc", {
         "architecture": "modular-monolith", "database": "mysql", "http_adapter": "fastify", "cache": True,
         "message_broker": "rabbitmq", "cqrs": True, "node_version": "24",
-        "bounded_contexts": ["orders", "payments", "shipping"],
+        "bounded_contexts": ["orders", "payments", "shipping"], "api_styles": ["rest", "grpc"],
     }, stop=("redis", "redis")),
     Render("app-microservices-pg-fastify-nats", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
@@ -177,7 +177,9 @@ class App:
         self.log = project / f"app-{service or 'main'}.log"
         scripts = json.loads((project / "package.json").read_text(encoding="utf-8"))["scripts"]
         command = scripts["start:prod"]
-        full_env = {**os.environ, **env, "PORT": str(self.port)}
+        # GRPC_PORT too: several services run side by side (the apps without gRPC ignore it)
+        self.grpc_port = free_port()
+        full_env = {**os.environ, **env, "PORT": str(self.port), "GRPC_PORT": str(self.grpc_port)}
         if service:
             full_env["SERVICE"] = service
         self.handle = self.log.open("wb")
@@ -227,9 +229,21 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
     installed = install_with_fresh_metadata(
         lambda extra: npm(project, {**env, **extra}, "install", "--no-audit", "--no-fund"))
     step("install", installed, timings, began)
-    for name in ("lint", "typecheck", "build", "test:cov"):
+    grpc = "grpc" in answers.get("api_styles", [])
+    for name in ("lint", "typecheck", "build", "test:cov") + (("proto:lint",) if grpc else ()):
         began = time.monotonic()
         step(name, npm(project, env, "run", name), timings, began)
+    if grpc:
+        # buf lint refuses a contract that breaks its rules (here a message name not in PascalCase).
+        package_dir = next((project / "proto").glob("*/*/v1"))
+        bad = package_dir / "bad.proto"
+        package = ".".join(package_dir.relative_to(project / "proto").parts)
+        bad.write_text(f'syntax = "proto3";\n\npackage {package};\n\nmessage bad_name {{}}\n', encoding="utf-8")
+        try:
+            refused = npm(project, env, "run", "proto:lint")
+        finally:
+            bad.unlink()
+        assert refused.returncode != 0 and "bad_name" in refused.stdout + refused.stderr, refused.stdout
     assert f'"lines": {answers.get("coverage_threshold", 80)}' in (project / "jest.config.json").read_text()
 
     if answers["architecture"] == "modular-monolith":

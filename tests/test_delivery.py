@@ -366,7 +366,8 @@ def test_dockerfile_follows_checklist_b(rendered: Path) -> None:
     assert ("ENV", "NODE_ENV=production") in runtime
     users = [rest for keyword, rest in instructions if keyword == "USER"]
     assert users == [f"{NONROOT}:{NONROOT}"]
-    assert ("EXPOSE", str(APP_PORT)) in runtime
+    grpc = data.api["grpc"]["port"] if data.grpc_modules else None
+    assert ("EXPOSE", f"{APP_PORT} {grpc}" if grpc else str(APP_PORT)) in runtime
     healthcheck = next(rest for keyword, rest in runtime if keyword == "HEALTHCHECK")
     command = json.loads(healthcheck[healthcheck.index("CMD") + 3:].strip())
     assert command[:2] == ["/nodejs/bin/node", "-e"]
@@ -731,7 +732,8 @@ def test_compose_dependencies_wait_for_health(rendered: Path) -> None:
             assert depends[server["host"]] == {"condition": "service_healthy"}
             assert "healthcheck" in services[server["host"]]
         assert app["env_file"][0] == {"path": ".env.example"}
-        assert app["ports"] == [f"127.0.0.1:{service['local_port']}:{APP_PORT}"]
+        grpc = [f"127.0.0.1:{service['grpc_local_port']}:{data.api['grpc']['port']}"] if data.grpc_modules else []
+        assert app["ports"] == [f"127.0.0.1:{service['local_port']}:{APP_PORT}", *grpc]
         assert app["read_only"] is True and app["cap_drop"] == ["ALL"]
         migrate = services[f"{service['name']}-migrate"]
         assert migrate["command"] == service["migrate_args"]

@@ -85,7 +85,8 @@ OPTION_SECTIONS = ("Considered Options", "Pros and Cons of the Options")
 ELEMENT_TYPE = re.compile(r"\[(Person|Container|Component|Software system|External system|Managed|Broker"
                           r"|Database|Job|Kubernetes|Pods|Run by)")
 # Upper-case identifiers in code spans that are not configuration variables (gRPC status codes, GraphQL codes).
-NOT_ENV_VARS = {"INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "BAD_REQUEST", "TOO_MANY_REQUESTS"}
+NOT_ENV_VARS = {"INVALID_ARGUMENT", "NOT_FOUND", "PERMISSION_DENIED", "BAD_REQUEST", "TOO_MANY_REQUESTS",
+                "ALREADY_EXISTS", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"}  # GraphQL and gRPC codes
 
 
 # ------------------------------------------------------------------------------------ Markdown

@@ -65,7 +65,7 @@ RENDERS = [
     ImageRender("image-defaults", {"include_app": True}),
     ImageRender("image-microservices-pg-nats", {
         "include_app": True, "architecture": "microservices", "database": "postgresql", "message_broker": "nats",
-        "bounded_contexts": ["orders", "billing"], "ci": "github",
+        "bounded_contexts": ["orders", "billing"], "ci": "github", "api_styles": ["rest", "grpc"],
     }),
 ]
 
@@ -384,6 +384,10 @@ def run_image(render: ImageRender, answers: dict[str, Any], project: Path, store
                     f"HEALTHCHECK exited {checked.returncode}:\n{checked.stdout}{checked.stderr}")
                 ready_now = http("GET", f"http://{HOST}:{port}/health/ready")
                 assert ready_now.status == 200, ready_now.body
+                exposed = dockerfile.exposed_ports(docker_file)
+                if len(exposed) > 1:
+                    # the gRPC server of the hybrid app, on the second EXPOSEd port, with its contracts in the image
+                    assert port_open(int(exposed[1])), f"nothing listens on the gRPC port {exposed[1]}"
 
                 time.sleep(SETTLE_SECONDS)
                 result["idle_rss_mib"] = mib(container.rss_kib(pid))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import layout
+from .data import load_data
 from .features import is_microservices
 from .naming import camel_case, kebab_case, pascal_case, singular, snake_case, title_case
 
@@ -34,6 +35,12 @@ class Module:
     event: str
     path: str
     service_dir: str
+    # the gRPC contract: package `<project>.<context>.v1`, its service, and its .proto under proto/
+    grpc_package: str
+    grpc_service: str
+    grpc_const: str
+    proto_dir: str
+    proto_file: str
 
 
 @dataclass(frozen=True)
@@ -57,9 +64,12 @@ class Service:
 
 def modules(answers: Mapping[str, Any]) -> list[Module]:
     schema_per_module = answers["architecture"] == "modular-monolith" and answers["database"] == "postgresql"
+    project = snake_case(answers["project_slug"])
+    version = load_data("api")["grpc"]["version"]
     result = []
     for slug in answers["bounded_contexts"]:
         entity = pascal_case(singular(slug))
+        proto_dir = f"{project}/{snake_case(slug)}/{version}"
         result.append(Module(
             slug=slug,
             pascal=pascal_case(slug),
@@ -76,6 +86,11 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
             event=f"{entity}Created",
             path=layout.module_dir(answers, slug),
             service_dir=layout.service_dir(answers, slug),
+            grpc_package=proto_dir.replace("/", "."),
+            grpc_service=f"{pascal_case(slug)}Service",
+            grpc_const=f"{snake_case(slug).upper()}_GRPC",
+            proto_dir=proto_dir,
+            proto_file=f"{proto_dir}/{snake_case(slug)}.proto",
         ))
     return result
 

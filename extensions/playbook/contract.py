@@ -10,7 +10,7 @@ from typing import Any
 from . import layout
 from .backing import BROKERS, DATABASES, broker_url, local_database_url, redis_url
 from .contexts import APP_PORT
-from .data import image_port, stack_manifest
+from .data import image_port, load_data, stack_manifest
 from .features import has_broker, is_microservices, needs_redis
 
 
@@ -56,6 +56,8 @@ def env_vars(answers: Mapping[str, Any], database_name: str) -> list[EnvVar]:
     env += [
         EnvVar("RATE_LIMIT_PER_MINUTE", False, "600", "requests per minute and client IP before 429"),
     ]
+    if "grpc" in answers["api_styles"]:
+        env.append(EnvVar("GRPC_PORT", False, str(load_data("api")["grpc"]["port"]), "gRPC port the app listens on"))
     if "rest" in answers["api_styles"]:
         env.append(EnvVar("SWAGGER_ENABLED", False, "true",
                           "serve Swagger UI and /docs-json (off in production unless true)"))
@@ -117,6 +119,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         dev.append("dependency-cruiser")
     if "graphql" in styles:
         dev.append("@types/graphql-depth-limit")
+    if "grpc" in styles and answers["include_app"]:
+        dev.append("@bufbuild/buf")  # buf lint of the .proto contracts
     node = stack_manifest()["node"][str(answers["node_version"])]
     return {
         "runtime": {name: npm["runtime"][name] for name in sorted(runtime)},
@@ -151,6 +155,8 @@ def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
     }
     if "rest" not in answers["api_styles"]:
         del scripts["openapi:export"]  # the OpenAPI document describes the REST controllers
+    if "grpc" in answers["api_styles"] and answers["include_app"]:
+        scripts["proto:lint"] = "buf lint"
     if "graphql" in answers["api_styles"] and answers["include_app"]:
         scripts["graphql:schema"] = "node dist/graphql-export.js"
     if answers["architecture"] == "modular-monolith":

@@ -216,6 +216,8 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
             "entrypoint": service.entrypoint,
             "database": service.database,
             "local_port": service.local_port,
+            # on the host (docker compose): the gRPC port, shifted like the HTTP port
+            "grpc_local_port": load_data("api")["grpc"]["port"] + service.local_port - service.port,
             "data_source": data_source,
             "migration_job": service.migration_job,
             "migrate_args": ["node_modules/typeorm/cli.js", "migration:run", "-d", data_source],

@@ -21,7 +21,7 @@ def is_microservices(answers: Mapping[str, Any]) -> bool:
 
 # The API styles whose adapters (controllers, resolvers, gateways) the generated app contains; the
 # other answered styles install their packages only, and the document says so.
-GENERATED_API_STYLES = ("rest", "graphql")
+GENERATED_API_STYLES = ("rest", "graphql", "grpc")
 
 
 def api_styles_generated(answers: Mapping[str, Any]) -> list[str]:

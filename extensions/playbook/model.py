@@ -87,6 +87,7 @@ class Model:
     single_app_dir: str
     e2e_suites: list[dict[str, Any]]
     broker_modules: list[dict[str, Any]]
+    grpc_modules: list[dict[str, Any]]
     app_only_paths: list[str]
     team_owned_paths: list[str]
 
@@ -151,7 +152,7 @@ def build(answers: Mapping[str, Any]) -> Model:
         broker_info=backing.broker_info(answers),
         modules=[asdict(m) for m in modules],
         services=service_rows,
-        catalog_apis=catalog.catalog_apis(answers, service_rows),
+        catalog_apis=catalog.catalog_apis(answers, service_rows, [asdict(m) for m in modules]),
         adrs=[asdict(a) for a in records],
         registers=register_lists,
         checklists=checklists,
@@ -186,6 +187,8 @@ def build(answers: Mapping[str, Any]) -> Model:
         e2e_suites=[asdict(m) for m in modules] if features.is_microservices(answers) else [{"slug": "app"}],
         # the modules that publish and consume integration events (all of them, when there is a broker)
         broker_modules=[asdict(m) for m in modules] if features.has_broker(answers) else [],
+        # the modules whose .proto contract proto/ holds (all of them, when the app serves gRPC)
+        grpc_modules=[asdict(m) for m in modules] if "grpc" in features.api_styles_generated(answers) else [],
         app_only_paths=list(layout.APP_ONLY_PATHS),
         team_owned_paths=list(layout.TEAM_OWNED_PATHS),
     )

@@ -29,6 +29,8 @@ function context(
     getClass: () => classRef,
     getHandler: () => handler,
     switchToHttp: () => ({ getRequest: () => request, getResponse: () => response }),
+    // An RPC context here is a broker's: its context object is not a gRPC call's metadata.
+    switchToRpc: () => ({ getContext: () => ({}) }),
   } as unknown as ExecutionContext;
 }
 

@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { STATUS_CODES } from 'node:http';
-import type { ProblemDetails } from '../http/problem-details.filter';
+import type { ProblemDetails } from '../http/problem-details';
 
 const CODES: Readonly<Record<number, string>> = {
   400: 'BAD_REQUEST',
