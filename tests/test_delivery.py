@@ -27,11 +27,12 @@ from matrix import Combination, all_combinations
 
 from extensions.playbook import backing, contexts, model, objectives
 from extensions.playbook import delivery as delivery_model
-from extensions.playbook.data import stack_manifest
+from extensions.playbook.data import load_data, stack_manifest
 
 ENVIRONMENTS = delivery_model.ENVIRONMENTS
 STACK = stack_manifest()
 K8S_VERSIONS = (STACK["kubernetes"]["oldest"], STACK["kubernetes"]["newest"])
+GRPC_PORT = load_data("api")["grpc"]["port"]
 APP_PORT = contexts.APP_PORT
 NONROOT = 65532
 CHECKOV_ENV = {"BC_SKIP_MAPPING": "TRUE", "CKV_SKIP_PACKAGE_UPDATE_CHECK": "TRUE"}
@@ -587,6 +588,8 @@ def _check_pod(kind: str, name: str, spec: dict[str, Any], env: str) -> list[str
 
 def test_pod_templates_meet_restricted_and_scanner_extras(delivery: DeliveryScan, combo_id: str) -> None:
     problems: list[str] = []
+    answers = next(c.answers for c in all_combinations() if c.id == combo_id)
+    serves_grpc = answers.get("include_app", True) and "grpc" in answers.get("api_styles", ["rest"])
     for env in ENVIRONMENTS:
         docs = delivery.docs(combo_id, env)
         by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -625,12 +628,12 @@ def test_pod_templates_meet_restricted_and_scanner_extras(delivery: DeliveryScan
                     assert isinstance(doc["spec"].get(field), int), f"Job {name}: {field}"
                 assert spec["restartPolicy"] == "Never"
                 continue
-            _check_deployment(doc, by_kind, env, problems)
+            _check_deployment(doc, by_kind, env, problems, serves_grpc)
     assert not problems, "\n".join(problems)
 
 
 def _check_deployment(doc: dict[str, Any], by_kind: dict[str, list[dict[str, Any]]], env: str,
-                      problems: list[str]) -> None:
+                      problems: list[str], serves_grpc: bool) -> None:
     name = doc["metadata"]["name"]
     where = f"overlays/{env} Deployment/{name}"
     spec = doc["spec"]
@@ -668,7 +671,9 @@ def _check_deployment(doc: dict[str, Any], by_kind: dict[str, list[dict[str, Any
 
     container = pod["containers"][0]
     ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
-    need(ports == {"http": APP_PORT}, f"one named container port http:{APP_PORT}")
+    # http, and grpc where the answers generate the gRPC server
+    expected = {"http": APP_PORT, **({"grpc": GRPC_PORT} if serves_grpc else {})}
+    need(ports == expected, f"named container ports {expected}")
     probes = {kind: container.get(f"{kind}Probe") for kind in ("startup", "liveness", "readiness")}
     need(all(probes.values()), "startup, liveness and readiness probes (CKV_K8S_8/9)")
     if all(probes.values()):
