@@ -54,6 +54,8 @@ def variation_combinations() -> list[Combination]:
                     combos.append(Combination("api_styles-grpc-microservices",
                                               {name: ["grpc"], "architecture": "microservices",
                                                "message_broker": "nats"}))
+                    # Socket.IO across replicas: the Redis adapter (api_styles-websocket has no Redis)
+                    combos.append(Combination("api_styles-websocket-redis", {name: ["websocket"], "cache": True}))
                 continue
             for value in values:
                 if value == spec.get("default"):

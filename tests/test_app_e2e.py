@@ -5,11 +5,12 @@ coverage threshold, lint:arch where it applies (and a forbidden cross-module imp
 tests, the migrations through the TypeORM CLI; then the built app(s) start with the production start command and
 are checked over HTTP: liveness, readiness (200, then 503 naming a stopped server), /metrics, 401/400/201, a
 create/get/list round trip checked with SQL, on the GraphQL renders a mutation and query round trip checked
-with SQL, UNAUTHENTICATED without a token and introspection refused in production, an integration event
+with SQL, UNAUTHENTICATED without a token and introspection refused in production, on the WebSocket renders a
+Socket.IO handshake refused without a token and a pushed domain event, an integration event
 published by one module or service and consumed by another, and a clean exit on SIGTERM.
 
-Renders (the issue's list): (1) monolith, PostgreSQL, Express, REST and GraphQL, Node 22; (2) modular monolith,
-MySQL (MariaDB), Fastify, Redis cache, RabbitMQ, CQRS, Node 24; (3) microservices x3, PostgreSQL, Fastify, NATS,
+Renders (the issue's list): (1) monolith, PostgreSQL, Express, REST, GraphQL and WebSocket, Node 22; (2) modular
+monolith, MySQL (MariaDB), Fastify, Redis cache, RabbitMQ, CQRS, REST, gRPC and WebSocket, Node 24; (3) microservices x3, PostgreSQL, Fastify, NATS,
 REST and GraphQL, Node 24; (4) microservices x2, PostgreSQL, Fastify, Kafka, Node 24, against Tansu, a
 Kafka-compatible broker (see tests/servers/); KafkaJS creates the topics on first use.
 """
@@ -38,6 +39,7 @@ from helpers import Renderer, run
 from node_runtime import install_with_fresh_metadata, npm_env
 from servers import Servers, kinds_for_answers, start_or_skip
 
+from extensions.playbook.data import load_data
 from extensions.playbook.naming import camel_case, pascal_case, singular
 
 pytestmark = pytest.mark.slow
@@ -57,15 +59,17 @@ class Render:
 
 
 RENDERS = [
-    Render("app-monolith-pg-express", {
+    # Socket.IO without Redis: one replica's events reach its own clients.
+    Render("app-monolith-pg-express-ws", {
         "architecture": "monolith", "database": "postgresql", "http_adapter": "express", "cache": False,
         "message_broker": "none", "cqrs": False, "node_version": "22", "bounded_contexts": ["orders", "payments"],
-        "api_styles": ["rest", "graphql"],
+        "api_styles": ["rest", "graphql", "websocket"],
     }, broker_round_trip=False),
-    Render("app-modular-mysql-fastify-rabbitmq-grpc", {
+    # Socket.IO with Redis (the e2e suite runs two replicas) and the CQRS event bus.
+    Render("app-modular-mysql-fastify-rabbitmq-grpc-ws", {
         "architecture": "modular-monolith", "database": "mysql", "http_adapter": "fastify", "cache": True,
         "message_broker": "rabbitmq", "cqrs": True, "node_version": "24",
-        "bounded_contexts": ["orders", "payments", "shipping"], "api_styles": ["rest", "grpc"],
+        "bounded_contexts": ["orders", "payments", "shipping"], "api_styles": ["rest", "grpc", "websocket"],
     }, stop=("redis", "redis")),
     Render("app-microservices-pg-fastify-nats", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
@@ -312,6 +316,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 check_http(render, apps, databases, database, contexts, microservices)
             if "graphql" in answers.get("api_styles", []):
                 check_graphql(apps, databases, database, render, contexts, microservices)
+            if "websocket" in answers.get("api_styles", []):
+                check_websocket(project, env, apps, contexts, microservices)
             if render.broker_round_trip:
                 check_round_trip(apps, database, databases, contexts, microservices)
             check_readiness_names_stopped_server(render, apps, servers)
@@ -328,6 +334,59 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
     report = Path(tempfile.gettempdir()) / "app-e2e-timings"
     report.mkdir(exist_ok=True)
     (report / f"{render.id}.json").write_text(json.dumps(timings), encoding="utf-8")
+
+
+# A Socket.IO client run by the project's Node, as a browser connects (WebSocket only, token in the
+# handshake's auth payload): refused without a token; with one, it joins the context's room, creates a
+# record over REST and prints the event the server pushed.
+SOCKET_CLIENT = """
+import { io } from 'socket.io-client';
+const [url, path, token, subscribe, event, api] = process.argv.slice(2);
+const open = (auth) => new Promise((resolve, reject) => {
+  const socket = io(url, { path, transports: ['websocket'], auth, reconnection: false });
+  socket.once('connect', () => resolve(socket));
+  socket.once('connect_error', reject);
+});
+const refused = await open({}).then((socket) => { socket.close(); return null; }, (error) => error.message);
+const socket = await open({ token });
+const ack = await socket.timeout(5000).emitWithAck(subscribe);
+const pushed = new Promise((resolve, reject) => {
+  socket.once(event, resolve);
+  setTimeout(() => reject(new Error(`no ${event} within 5 s`)), 5000);
+});
+const response = await fetch(api, {
+  method: 'POST',
+  headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+  body: JSON.stringify({ name: 'socket' }),
+});
+const created = await response.json();
+console.log(JSON.stringify({ refused, ack, created, pushed: await pushed }));
+socket.close();
+"""
+
+
+def check_websocket(project: Path, env: dict[str, str], apps: dict[str | None, App], contexts: list[str],
+                    microservices: bool) -> None:
+    """The built app's Socket.IO endpoint at the path the route sends it (data/api.yml, /<context> per
+    microservice), with the handshake authenticated and each context's room fed by its domain events."""
+    script = project / "socket-client.mjs"
+    script.write_text(SOCKET_CLIENT, encoding="utf-8")
+    base_path = load_data("api")["websocket"]["path"]
+    token = jwt("https://issuer.e2e", "e2e")
+    try:
+        for context in contexts:
+            app = apps[context if microservices else None]
+            path = f"{base_path}/{context}" if microservices else base_path
+            result = run(["node", script.name, app.url, path, token, f"{context}.subscribe", f"{context}.created",
+                          f"{app.url}/api/v1/{context}"], cwd=project, env={**os.environ, **env}, timeout=60)
+            assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{app.tail()}"
+            seen = json.loads(result.stdout.strip().splitlines()[-1])
+            assert seen["refused"] == "A bearer token is required.", seen
+            assert seen["ack"] == {"room": context}, seen
+            assert seen["pushed"] == {"id": seen["created"]["id"], "name": "socket",
+                                      "createdAt": seen["created"]["createdAt"]}, seen
+    finally:
+        script.unlink()
 
 
 def check_http(render: Render, apps: dict[str | None, App], databases: dict[str | None, str], database: Any,

@@ -17,7 +17,6 @@ from typing import Any
 from .answers import label
 from .backing import DATABASES
 from .data import industry_profile, load_data, stack_manifest
-from .features import api_styles_generated
 from .naming import kebab_case
 
 TEAM_ADR_FIRST = 100
@@ -94,12 +93,6 @@ def generated(record: Mapping[str, Any], answers: Mapping[str, Any]) -> str:
         return "no"
     if not answers["include_app"]:
         return "no: the application is not generated"
-    if record["key"] == "api-styles":
-        built = api_styles_generated(answers)
-        if len(built) == len(answers["api_styles"]):
-            return "yes"
-        built_labels = ", ".join(label("api_styles", style) for style in built)
-        return f"partly: {built_labels} only" if built else "no"
     return "yes" if rule == "app" else rule
 
 

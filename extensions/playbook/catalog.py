@@ -28,12 +28,9 @@ def catalog_apis(answers: Mapping[str, Any], services: list[dict[str, Any]],
             text = (f"The {', '.join(labels)} API of {slug}, served by the existing application,\n"
                     "which provides the machine-readable definition.")
         else:
-            done = [label("api_styles", s) for s in styles if s in built]
-            todo = [label("api_styles", s) for s in styles if s not in built]
-            text = f"The {', '.join(done)} API of {slug}" if done else f"No API of {slug} is generated yet"
-            if todo:
-                text += f" ({', '.join(todo)} answered{', not generated yet' if done else ''})"
-            text += "."
+            text = f"The {', '.join(labels)} API of {slug}."
+            if "websocket" in built:
+                text += " Socket.IO events per context: section 9 of the architecture document."
             if "rest" in built:
                 text += " `npm run openapi:export` writes the OpenAPI document."
         apis.append({"name": f"{slug}-api", "title": f"{name} API", "description": f"API of {name}",

@@ -41,6 +41,9 @@ class Module:
     grpc_const: str
     proto_dir: str
     proto_file: str
+    # the Socket.IO room of the context's clients, and the message that joins it (data/api.yml: websocket)
+    socket_room: str
+    socket_subscribe: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
             grpc_const=f"{snake_case(slug).upper()}_GRPC",
             proto_dir=proto_dir,
             proto_file=f"{proto_dir}/{snake_case(slug)}.proto",
+            socket_room=slug,
+            socket_subscribe=f"{slug}.{load_data('api')['websocket']['subscribe']}",
         ))
     return result
 

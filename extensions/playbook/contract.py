@@ -74,7 +74,7 @@ API_STYLE_PACKAGES = {
     "graphql": ["@nestjs/graphql", "@nestjs/apollo", "@apollo/server", "graphql", "graphql-depth-limit",
                 "graphql-query-complexity"],
     "grpc": ["@grpc/grpc-js", "@grpc/proto-loader"],
-    "websocket": ["@nestjs/websockets", "@nestjs/platform-socket.io"],
+    "websocket": ["@nestjs/websockets", "@nestjs/platform-socket.io", "socket.io"],
 }
 
 # Apollo Server's HTTP integration for each adapter (an optional peer of @nestjs/apollo).
@@ -110,6 +110,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             runtime += API_STYLE_PACKAGES[style]
     if "graphql" in styles:
         runtime.append(GRAPHQL_INTEGRATIONS[answers["http_adapter"]])
+    if "websocket" in styles and needs_redis(answers):
+        runtime.append("@socket.io/redis-adapter")
     dev = [
         "@nestjs/cli", "@nestjs/schematics", "@nestjs/testing", "@types/jest", "@types/supertest", "eslint",
         "jest", "markdownlint-cli2", "prettier", "supertest", "ts-jest", "typescript", "typescript-eslint",
@@ -119,6 +121,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         dev.append("dependency-cruiser")
     if "graphql" in styles:
         dev.append("@types/graphql-depth-limit")
+    if "websocket" in styles and answers["include_app"]:
+        dev.append("socket.io-client")  # the e2e tests' client
     if "grpc" in styles and answers["include_app"]:
         dev.append("@bufbuild/buf")  # buf lint of the .proto contracts
     node = stack_manifest()["node"][str(answers["node_version"])]

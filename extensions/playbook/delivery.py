@@ -58,7 +58,7 @@ def image(answers: Mapping[str, Any], service: Service) -> str:
 
 
 # The path prefix each HTTP-borne API style is served under on a monolith's shared host.
-STYLE_PATHS = {"rest": "/api", "graphql": "/graphql", "websocket": "/socket.io"}
+STYLE_PATHS = {"rest": "/api", "graphql": "/graphql", "websocket": load_data("api")["websocket"]["path"]}
 
 
 def graphql_path(answers: Mapping[str, Any], service: Service) -> str:
@@ -67,23 +67,39 @@ def graphql_path(answers: Mapping[str, Any], service: Service) -> str:
     return f"{STYLE_PATHS['graphql']}/{service.app}" if is_microservices(answers) else STYLE_PATHS["graphql"]
 
 
+def websocket_path(answers: Mapping[str, Any], service: Service) -> str:
+    """Where a service serves Socket.IO: /socket.io, or /socket.io/<context> for each microservice."""
+    return f"{STYLE_PATHS['websocket']}/{service.app}" if is_microservices(answers) else STYLE_PATHS["websocket"]
+
+
 def public_routes(answers: Mapping[str, Any], service: Service) -> list[dict[str, str]]:
     """The path prefixes the HTTPRoute or Ingress sends to a service, each with its API style.
     /metrics and /health stay internal.
 
     A monolith exposes its API prefix and the GraphQL and Socket.IO endpoints; a microservice
-    exposes the REST prefix and the GraphQL endpoint of its bounded context, since several services
+    exposes the REST prefix and the GraphQL and Socket.IO endpoints of its bounded context, since several services
     share one host.
     """
     styles = answers["api_styles"]
     if is_microservices(answers):
         return ([{"path": f"/api/v1/{service.app}", "style": "rest"}] if "rest" in styles else []) + (
-            [{"path": graphql_path(answers, service), "style": "graphql"}] if "graphql" in styles else [])
+            [{"path": graphql_path(answers, service), "style": "graphql"}] if "graphql" in styles else []) + (
+            [{"path": websocket_path(answers, service), "style": "websocket"}] if "websocket" in styles else [])
     return [{"path": path, "style": style} for style, path in STYLE_PATHS.items() if style in styles]
 
 
 def public_paths(answers: Mapping[str, Any], service: Service) -> list[str]:
     return [route["path"] for route in public_routes(answers, service)]
+
+
+def route_rules(answers: Mapping[str, Any], service: Service) -> list[dict[str, Any]]:
+    """The HTTPRoute rules of a service: its request-response paths, then the Socket.IO path in a rule of
+    its own whose request timeout is off (a connection lasts as long as its client stays)."""
+    routes = public_routes(answers, service)
+    short = [r["path"] for r in routes if r["style"] != "websocket"]
+    long_lived = [r["path"] for r in routes if r["style"] == "websocket"]
+    return ([{"paths": short, "timeout": None}] if short else []) + (
+        [{"paths": long_lived, "timeout": load_data("api")["websocket"]["route_timeout"]}] if long_lived else [])
 
 
 def _round_up(value: float, step: int) -> int:
@@ -228,6 +244,7 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
             "env_config": {env["name"]: kubernetes_config(answers, service, env_vars, env) for env in environments},
             "paths": public_paths(answers, service),
             "routes": public_routes(answers, service),
+            "route_rules": route_rules(answers, service),
             "compose_environment": compose_environment(answers, service),
         })
     return {

@@ -19,13 +19,34 @@ def is_microservices(answers: Mapping[str, Any]) -> bool:
     return bool(answers["architecture"] == "microservices")
 
 
-# The API styles whose adapters (controllers, resolvers, gateways) the generated app contains; the
-# other answered styles install their packages only, and the document says so.
-GENERATED_API_STYLES = ("rest", "graphql", "grpc")
-
-
 def api_styles_generated(answers: Mapping[str, Any]) -> list[str]:
-    return [s for s in answers["api_styles"] if s in GENERATED_API_STYLES] if answers["include_app"] else []
+    """The API styles whose adapters (controllers, resolvers, gateways) the generated app contains:
+    every answered one, or none when the application is not generated."""
+    return list(answers["api_styles"]) if answers["include_app"] else []
+
+
+# The styles whose generated adapters read and change the records (get, list, create, update, delete).
+CRUD_API_STYLES = ("rest", "graphql", "grpc")
+
+
+def crud_api_styles(answers: Mapping[str, Any]) -> list[str]:
+    return [s for s in api_styles_generated(answers) if s in CRUD_API_STYLES]
+
+
+def adapter_styles(answers: Mapping[str, Any]) -> list[str]:
+    """The styles whose interface adapter every context has: the generated ones, or for an existing
+    application (include_app false) the answered ones, which the document requires of it."""
+    return api_styles_generated(answers) if answers["include_app"] else list(answers["api_styles"])
+
+
+def startup_options(answers: Mapping[str, Any]) -> list[str]:
+    """The fields of the options each app's main.ts (and the e2e tests) pass to configureApplication:
+    the OpenAPI title with REST, the broker subscription with a broker, the gRPC contracts with gRPC,
+    the Socket.IO path with WebSocket. None: configureApplication takes the application only."""
+    built = api_styles_generated(answers)
+    wanted = {"title": "rest" in built, "brokerEndpoint": bool(answers["include_app"]) and has_broker(answers),
+              "grpc": "grpc" in built, "websocketPath": "websocket" in built}
+    return [name for name, on in wanted.items() if on]
 
 
 def features(answers: Mapping[str, Any]) -> dict[str, bool]:
@@ -47,6 +68,8 @@ def features(answers: Mapping[str, Any]) -> dict[str, bool]:
         "graphql": "graphql" in styles,
         "grpc": "grpc" in styles,
         "websocket": "websocket" in styles,
+        # a transport besides HTTP routes whose callers the guards identify (platform/http/execution-context.ts)
+        "non_http": bool(styles & {"graphql", "grpc", "websocket"}),
         "microservices": is_microservices(answers),
         "modular": answers["architecture"] == "modular-monolith",
     }

@@ -65,9 +65,14 @@ class Model:
     npm_dependencies: dict[str, dict[str, str]]
     delivery: dict[str, Any]
     flows: dict[str, Any]
-    # the answered API styles whose code the app contains, and the ones with packages only
+    # the answered API styles whose code the app contains (all of them, with include_app)
     api_styles_generated: list[str]
-    api_styles_not_generated: list[str]
+    # the generated styles that read and change records (rest, graphql, grpc; not websocket)
+    crud_apis: list[str]
+    # the interface adapter of each context per style (data/api.yml: adapters), generated or required
+    module_adapters: list[dict[str, Any]]
+    # the fields of configureApplication's options (platform/http/bootstrap.ts), in order
+    startup_options: list[str]
     rollout: dict[str, Any]
     # the limits of the calls to dependencies, and what the service does when each fails
     resilience: dict[str, Any]
@@ -88,6 +93,7 @@ class Model:
     e2e_suites: list[dict[str, Any]]
     broker_modules: list[dict[str, Any]]
     grpc_modules: list[dict[str, Any]]
+    socket_modules: list[dict[str, Any]]
     app_only_paths: list[str]
     team_owned_paths: list[str]
 
@@ -133,6 +139,7 @@ def build(answers: Mapping[str, Any]) -> Model:
     service_rows = [{**asdict(s), "migration_job": s.migration_job,
                      "local_database_url": backing.local_database_url(answers, s.database),
                      "graphql_path": delivery.graphql_path(answers, s),
+                     "websocket_path": delivery.websocket_path(answers, s),
                      "graphql_schema": f"{s.source_dir}/{load_data('api')['graphql']['schema_file']}"}
                     for s in services]
     database = backing.database_info(answers)
@@ -174,7 +181,9 @@ def build(answers: Mapping[str, Any]) -> Model:
         delivery=shipping,
         flows=network,
         api_styles_generated=features.api_styles_generated(answers),
-        api_styles_not_generated=[s for s in answers["api_styles"] if s not in features.api_styles_generated(answers)],
+        crud_apis=features.crud_api_styles(answers),
+        startup_options=features.startup_options(answers),
+        module_adapters=[{"style": s, **load_data("api")["adapters"][s]} for s in features.adapter_styles(answers)],
         rollout=rollout.rollout(answers, shipping["exposed"], network["all"]),
         resilience=resilience.resilience(answers),
         recovery=objectives.recovery(answers),
@@ -189,6 +198,8 @@ def build(answers: Mapping[str, Any]) -> Model:
         broker_modules=[asdict(m) for m in modules] if features.has_broker(answers) else [],
         # the modules whose .proto contract proto/ holds (all of them, when the app serves gRPC)
         grpc_modules=[asdict(m) for m in modules] if "grpc" in features.api_styles_generated(answers) else [],
+        # the modules with a Socket.IO gateway (all of them, when the app serves WebSocket)
+        socket_modules=[asdict(m) for m in modules] if "websocket" in features.api_styles_generated(answers) else [],
         app_only_paths=list(layout.APP_ONLY_PATHS),
         team_owned_paths=list(layout.TEAM_OWNED_PATHS),
     )

@@ -12,7 +12,7 @@ from .backing import DATABASES
 from .contexts import modules as context_modules
 from .contract import npm_scripts
 from .data import industry_profile, load_data
-from .features import api_styles_generated, features
+from .features import crud_api_styles, features
 from .objectives import recovery, slo, telemetry
 
 SCENARIO_FIELDS = ("stimulus", "environment", "response", "measure")
@@ -42,7 +42,7 @@ def _values(answers: Mapping[str, Any]) -> dict[str, Any]:
 def _facts(answers: Mapping[str, Any]) -> dict[str, Any]:
     flags = features(answers)
     # lists: the app serves a paginated list through a generated API style
-    lists = any(style in ("rest", "graphql", "grpc") for style in api_styles_generated(answers))
+    lists = bool(crud_api_styles(answers))
     return {**answers, "app": flags["app"], "lists": lists, "modular": flags["modular"],
             "microservices": flags["microservices"],
             "broker": flags["broker"], "redis": flags["redis"], "mesh": flags["mesh"]}

@@ -11,10 +11,26 @@ export interface AuthenticatedRequest {
   user?: Principal;
 }
 
+/** The principal of a bearer Authorization header, or UnauthorizedException saying what is wrong. */
+export async function authenticate(
+  verifier: TokenVerifier,
+  header: string | string[] | undefined,
+): Promise<Principal> {
+  const [scheme, token] = (typeof header === 'string' ? header : '').split(' ');
+  if (scheme?.toLowerCase() !== 'bearer' || !token) {
+    throw new UnauthorizedException('A bearer token is required.');
+  }
+  try {
+    return await verifier.verify(token);
+  } catch {
+    throw new UnauthorizedException('The bearer token is invalid or expired.');
+  }
+}
+
 /**
  * Global guard: every route and operation needs a valid bearer token unless it is marked @Public().
- * Deny by default: a handler of a transport that carries no HTTP request (a broker's event handler,
- * a gateway or an RPC method a team adds) is refused unless it is marked @Public().
+ * Deny by default: a handler of a transport whose caller platform/http/execution-context.ts does not
+ * identify (a broker's event handler, or a transport a team adds) is refused unless it is @Public().
  */
 @Injectable()
 export class AuthGuard implements CanActivate {
@@ -41,16 +57,7 @@ export class AuthGuard implements CanActivate {
   }
 
   private async authenticate(request: AuthenticatedRequest): Promise<boolean> {
-    const header = request.headers.authorization;
-    const [scheme, token] = (typeof header === 'string' ? header : '').split(' ');
-    if (scheme?.toLowerCase() !== 'bearer' || !token) {
-      throw new UnauthorizedException('A bearer token is required.');
-    }
-    try {
-      request.user = await this.verifier.verify(token);
-    } catch {
-      throw new UnauthorizedException('The bearer token is invalid or expired.');
-    }
+    request.user = await authenticate(this.verifier, request.headers.authorization);
     return true;
   }
 }
