@@ -1036,7 +1036,10 @@ def test_delivery_services_follow_the_architecture() -> None:
     for s in micro["services"]:
         assert s["image"] == f"ghcr.io/example-shop/{s['name']}"
         assert s["data_source"] == f"dist/apps/{s['app']}/src/data-source.js"
-        assert s["paths"] == [f"/api/v1/{s['app']}"]
+        # REST and, per service (several share one host), the Socket.IO path (the example answers websocket)
+        assert s["paths"] == [f"/api/v1/{s['app']}", f"/socket.io/{s['app']}"]
+        assert s["route_rules"] == [{"paths": [f"/api/v1/{s['app']}"], "timeout": None},
+                                    {"paths": [f"/socket.io/{s['app']}"], "timeout": "0s"}]
         assert s["compose_environment"]["DATABASE_URL"] == f"mysql://app:change-me@mysql:3306/{s['app']}"
         assert s["compose_environment"]["BROKER_URL"] == f"kafka:{backing.KAFKA_INTERNAL_PORT}"
         assert s["config"]["BROKER_URL"] == "kafka.messaging.svc.cluster.local:9092"

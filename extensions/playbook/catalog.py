@@ -28,11 +28,13 @@ def catalog_apis(answers: Mapping[str, Any], services: list[dict[str, Any]],
             text = (f"The {', '.join(labels)} API of {slug}, served by the existing application,\n"
                     "which provides the machine-readable definition.")
         else:
-            text = f"The {', '.join(labels)} API of {slug}."
+            named = " and ".join([", ".join(labels[:-1]), labels[-1]]) if len(labels) > 1 else labels[0]
+            lines = [f"The {named} API of {slug}."]
             if "websocket" in built:
-                text += " Socket.IO events per context: section 9 of the architecture document."
+                lines.append("Socket.IO events per context: section 9 of the architecture document.")
             if "rest" in built:
-                text += " `npm run openapi:export` writes the OpenAPI document."
+                lines.append("`npm run openapi:export` writes the OpenAPI document.")
+            text = "\n".join(lines)
         apis.append({"name": f"{slug}-api", "title": f"{name} API", "description": f"API of {name}",
                      "type": next(kind for style, kind in SPEC_TYPES.items() if style in styles),
                      "text": text, "file": None})
