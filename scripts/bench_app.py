@@ -17,7 +17,10 @@ p50/p95/p99 per target and the ratios generated/bare, and checks the issue's tar
 GET's p95 at most p95_latency_ms/10, and /health/live throughput at least 0.8 of the bare app's.
 
     .venv/bin/python scripts/bench_app.py [--duration 15] [--connections 50] [--rounds 2] [--json out.json]
-        [--answers '{"api_styles": ["rest", "graphql", "grpc", "websocket"]}']
+        [--answers '{"api_styles": ["rest", "graphql", "grpc", "websocket"]}'] [--baseline-answers '{}']
+
+With --baseline-answers a second generated app (those answers over the defaults) runs beside the first, and its
+database GET alternates with the other targets: the ratio says what the first answers cost on the same read.
 """
 
 from __future__ import annotations
@@ -133,6 +136,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternations of bare / live / database GET")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--answers", type=json.loads, default={}, help="answers over the defaults (JSON)")
+    parser.add_argument("--baseline-answers", type=json.loads, metavar="JSON",
+                        help="also build a second generated app with these answers over the defaults, and "
+                             "alternate its database GET with the others (an A/B of the answers in one run)")
     parser.add_argument("--cpu-prof", type=Path, metavar="DIR",
                         help="run the generated app under `node --cpu-prof` and print where its CPU time goes")
     args = parser.parse_args()
@@ -147,11 +153,13 @@ def main() -> int:
     node_major = str(answers["node_version"])
     env = {**os.environ, **npm_env(node_major)}
     node = shutil.which("node", path=env["PATH"]) or "node"
-    for command in (["npm", "install"], ["npm", "run", "build"]):
-        result = run(command, cwd=project, env=env, timeout=1200)
-        if result.returncode != 0:
-            print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
-            return 1
+    baseline = renderer.render("baseline", args.baseline_answers) if args.baseline_answers is not None else None
+    for built in [project] + ([baseline] if baseline else []):
+        for command in (["npm", "install"], ["npm", "run", "build"]):
+            result = run(command, cwd=built, env=env, timeout=1200)
+            if result.returncode != 0:
+                print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
+                return 1
     (project / "bench-bare.cjs").write_text(BARE_APP, encoding="utf-8")
     driver = work / "driver.cjs"
     driver.write_text(DRIVER, encoding="utf-8")
@@ -173,11 +181,13 @@ def main() -> int:
         if answers["architecture"] == "microservices":
             print("the default answers are expected to be a monolith or modular monolith", file=sys.stderr)
             return 2
-        result = run(["npm", "run", "migration:run"], cwd=project, env=app_env)
-        if result.returncode != 0:
-            print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
-            return 1
-        app_port, bare_port = free_port(), free_port()
+        base_env = {**app_env, "DATABASE_URL": servers[database_kind].create_database("bench_base")}
+        for built, built_env in [(project, app_env)] + ([(baseline, base_env)] if baseline else []):
+            result = run(["npm", "run", "migration:run"], cwd=built, env=built_env)
+            if result.returncode != 0:
+                print(result.stdout[-3000:], result.stderr[-3000:], file=sys.stderr)
+                return 1
+        app_port, bare_port, base_port = free_port(), free_port(), free_port()
         start = json.loads((project / "package.json").read_text())["scripts"]["start:prod"]
         devnull = subprocess.DEVNULL
         profile_env = {}
@@ -192,6 +202,11 @@ def main() -> int:
         app, bare = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{bare_port}"
         wait_live(f"{app}/health/live", processes[0])
         wait_live(f"{bare}/", processes[1])
+        base = f"http://127.0.0.1:{base_port}"
+        if baseline:
+            processes.append(subprocess.Popen(["sh", "-c", f"exec {start}"], cwd=baseline, stdout=devnull,
+                                              stderr=devnull, env={**base_env, "PORT": str(base_port)}))
+            wait_live(f"{base}/health/live", processes[2])
         context = answers["bounded_contexts"][0]
         token = jwt("https://issuer.e2e", "e2e")
         created = http("POST", f"{app}/api/v1/{context}", {"name": "benchmark"}, token)
@@ -200,6 +215,11 @@ def main() -> int:
 
         targets = {"bare GET /": (f"{bare}/", "", ""), "app GET /health/live": (f"{app}/health/live", "", ""),
                    f"app GET /api/v1/{context}/:id": (item, token, "")}
+        if baseline:
+            base_created = http("POST", f"{base}/api/v1/{context}", {"name": "benchmark"}, token)
+            assert base_created.status == 201, base_created.body
+            targets[f"baseline GET /api/v1/{context}/:id"] = (
+                f"{base}/api/v1/{context}/{base_created.json()['id']}", token, "")
         if "graphql" in answers["api_styles"]:
             field = camel_case(singular(context))
             query = json.dumps({"query": f'{{ {field}(id: "{created.json()["id"]}") {{ id name description }} }}'})
@@ -234,6 +254,10 @@ def main() -> int:
         print(f"\nratios generated/bare: /health/live req/s {live_row['rps'] / bare_row['rps']:.2f}, "
               f"p95 {live_row['p95'] / max(bare_row['p95'], 0.001):.2f}; database GET req/s "
               f"{db_row['rps'] / bare_row['rps']:.2f}, p95 {db_row['p95'] / max(bare_row['p95'], 0.001):.2f}")
+        if baseline:
+            base_row = summary[f"baseline GET /api/v1/{context}/:id"]
+            print(f"database GET of these answers against the baseline answers {json.dumps(args.baseline_answers)}: "
+                  f"req/s {db_row['rps'] / base_row['rps']:.2f}, p95 {db_row['p95'] / max(base_row['p95'], 0.001):.2f}")
         graphql_rows = [summary[name] for name in targets if name.startswith("app POST /graphql")]
         if graphql_rows:
             gql = graphql_rows[0]
