@@ -11,7 +11,10 @@ quiet_pip() { .venv/bin/python -m pip install --quiet "$@" 2>&1 | { grep -v 'is 
 quiet_pip --upgrade pip
 quiet_pip -r requirements-dev.txt
 
-(cd tests/node && npm install --no-audit --no-fund --loglevel=error)
+# npm can read stale package metadata (ETARGET on a version just published): retry with it revalidated,
+# at once and after a pause, as tests/node_runtime.py's install_with_fresh_metadata does for the renders.
+tools_install() { (cd tests/node && npm install --no-audit --no-fund --loglevel=error "$@"); }
+tools_install || { sleep 5; tools_install --prefer-online; } || { sleep 90; tools_install --prefer-online; }
 
 if [ -f scripts/apt-packages.txt ] && [ "$(id -u)" = 0 ]; then
   mapfile -t packages < <(grep -v '^#' scripts/apt-packages.txt | grep -v '^$')
