@@ -8,9 +8,9 @@ of (direction, peer, protocol, port) they admit; it must equal the set the model
 
 The evaluator covers the NetworkPolicy fields the template uses: spec.podSelector.matchLabels (an
 empty selector selects every pod), spec.policyTypes, ingress[].from[] and egress[].to[] with
-namespaceSelector.matchLabels (by `kubernetes.io/metadata.name`), podSelector.matchLabels and
-ipBlock.cidr/except, and ports[].protocol/port (numbers, or names resolved against the pod's
-container ports). A rule without `ports` admits every port and one without peers admits every peer:
+namespaceSelector.matchLabels (by `kubernetes.io/metadata.name`), podSelector.matchLabels (alone:
+pods of the policy's own namespace) and ipBlock.cidr/except, and ports[].protocol/port (numbers, or
+names resolved against the pod's container ports). A rule without `ports` admits every port and one without peers admits every peer:
 both show as "*" and never equal a flow, so such a rule fails the test. matchExpressions, endPort
 and named ports of other pods are not used by the template and are refused.
 """
@@ -52,13 +52,16 @@ def _peer_keys(peer: dict[str, Any]) -> list[Peer]:
     if "ipBlock" in peer:
         block = peer["ipBlock"]
         return [("cidr", block["cidr"], *sorted(block.get("except", [])))]
-    namespace = peer.get("namespaceSelector")
-    assert namespace is not None, f"a podSelector without namespaceSelector is not used by the template: {peer}"
-    assert set(namespace) <= {"matchLabels"} and set(namespace.get("matchLabels", {})) <= {NAME_LABEL}, namespace
-    name = namespace.get("matchLabels", {}).get(NAME_LABEL, "*")
     pods = peer.get("podSelector", {})
     assert set(pods) <= {"matchLabels"}, pods
     labels = ",".join(f"{k}={v}" for k, v in sorted(pods.get("matchLabels", {}).items()))
+    namespace = peer.get("namespaceSelector")
+    if namespace is None:
+        # a podSelector alone: pods of the policy's own namespace, selected by all their labels
+        assert pods.get("matchLabels"), f"a peer that selects every pod of the namespace: {peer}"
+        return [("pods", labels)]
+    assert set(namespace) <= {"matchLabels"} and set(namespace.get("matchLabels", {})) <= {NAME_LABEL}, namespace
+    name = namespace.get("matchLabels", {}).get(NAME_LABEL, "*")
     return [("namespace", name, labels)]
 
 
@@ -99,7 +102,8 @@ def connection_admitted(
     peer_labels: dict[str, str] | None = None,
     protocol: str = "TCP",
 ) -> bool:
-    """Whether one concrete connection is admitted: to or from an address, or a pod in a namespace."""
+    """Whether one concrete connection is admitted: to or from an address, a pod in a namespace, or
+    (namespace None, peer_labels given) a pod of the policy's own namespace."""
     selecting = [
         p
         for p in policies
@@ -125,6 +129,10 @@ def connection_admitted(
                         address in ipaddress.ip_network(e) for e in block.get("except", [])
                     ):
                         return True
+                if "namespaceSelector" not in peer and "podSelector" in peer and namespace is None:
+                    # pods of the policy's own namespace: the peer is one of them when its labels match
+                    if peer_labels is not None and _selects(peer["podSelector"], peer_labels):
+                        return True
                 if "namespaceSelector" in peer and namespace is not None:
                     if _selects(peer["namespaceSelector"], {NAME_LABEL: namespace}) and _selects(
                         peer.get("podSelector", {}), peer_labels or {}
@@ -140,9 +148,11 @@ def expected(flows: Iterable[dict[str, Any]], subnets: dict[str, str], named_por
     result: Admitted = set()
     for flow in flows:
         peers: list[Peer] = []
+        labels = ",".join(f"{k}={v}" for k, v in sorted(flow["pod_labels"].items()))
         if flow["namespace"]:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(flow["pod_labels"].items()))
             peers.append(("namespace", flow["namespace"], labels))
+        elif flow["pod_labels"]:
+            peers.append(("pods", labels))
         cidrs = [subnets[flow["subnet"]]] if flow["subnet"] else flow["cidrs"]
         peers += [("cidr", cidr, *sorted(flow["except_cidrs"])) for cidr in cidrs]
         for port in flow["policy_ports"]:
@@ -260,6 +270,41 @@ def test_connections_the_code_makes_are_admitted(
         assert not connection_admitted(policies, labels, named, "ingress", 15008, namespace="default"), (
             "HBONE (15008) is open from every namespace"
         )
+    check_grpc_calls_admitted(delivery, combination.id, context)
+
+
+def check_grpc_calls_admitted(scan: DeliveryScan, combo: str, context: dict[str, Any]) -> None:
+    """Each gRPC call of the model, pod to pod in the namespace: the caller's policy lets it out, the
+    owner's lets it in; a service that does not call the owner is refused, and so is every pod
+    without a call."""
+    docs = scan.docs(combo, "prod")
+    policies = [d for d in docs if d["kind"] == "NetworkPolicy"]
+    pods = {d["metadata"]["name"]: d["spec"]["template"] for d in docs if d["kind"] == "Deployment"}
+    grpc = context["api"]["grpc"]["port"]
+    for call in context["grpc_calls"]:
+        caller, callee = pods[call["caller_service"]], pods[call["callee_service"]]
+        caller_labels, callee_labels = caller["metadata"]["labels"], callee["metadata"]["labels"]
+        assert connection_admitted(policies, caller_labels, container_ports(caller["spec"]), "egress", grpc,
+                                   peer_labels=callee_labels), f"{call['caller_service']} cannot call out"
+        named = container_ports(callee["spec"])
+        assert named.get("grpc") == grpc, "the owner's container names its gRPC port"
+        assert connection_admitted(policies, callee_labels, named, "ingress", grpc, peer_labels=caller_labels), (
+            f"{call['callee_service']} refuses its caller {call['caller_service']}"
+        )
+        others = [name for name in pods if name not in (call["caller_service"], call["callee_service"])
+                  and not any(c["caller_service"] == name and c["callee_service"] == call["callee_service"]
+                              for c in context["grpc_calls"])]
+        for other in others:
+            assert not connection_admitted(policies, callee_labels, named, "ingress", grpc,
+                                           peer_labels=pods[other]["metadata"]["labels"]), (
+                f"{other} reaches {call['callee_service']}'s gRPC port without a call"
+            )
+        assert not connection_admitted(policies, callee_labels, named, "ingress", grpc,
+                                       peer_labels={"app.kubernetes.io/name": "intruder"})
+    if not context["grpc_calls"]:
+        for name, pod in pods.items():
+            assert not connection_admitted(policies, pod["metadata"]["labels"], container_ports(pod["spec"]),
+                                           "ingress", grpc, peer_labels={"app.kubernetes.io/name": "x"}), name
 
 
 def _mesh_docs(scan: DeliveryScan, combo: str, env: str, kind: str) -> list[dict[str, Any]]:
@@ -293,6 +338,7 @@ def test_istio_authorises_exactly_the_flows_and_the_ingress_path_works(
                 (
                     tuple(sorted(src.get("namespaces", []))),
                     tuple(sorted(src.get("ipBlocks", []))),
+                    tuple(sorted(src.get("principals", []))),
                     tuple(op["operation"]["ports"][0] for op in rule["to"]),
                 )
                 for p in mine
@@ -301,13 +347,17 @@ def test_istio_authorises_exactly_the_flows_and_the_ingress_path_works(
             }
             want = set()
             for flow in context["flows"]["all"]:
+                if flow["service"] == service["name"] and flow["key"] == "grpc-server":
+                    # by the caller's service account (named as its pods), on the gRPC port
+                    caller = flow["pod_labels"]["app.kubernetes.io/name"]
+                    want.add(((), (), (f"*/sa/{caller}",), (str(context["api"]["grpc"]["port"]),)))
                 if flow["service"] != service["name"] or not flow["to_app_port"] or flow["key"] == "probes":
                     continue
                 if flow["meshed"]:
-                    want.add(((flow["namespace"],), (), (port,)))
+                    want.add(((flow["namespace"],), (), (), (port,)))
                 else:
                     cidrs = [context["flows"]["subnets"][env][flow["subnet"]]] if flow["subnet"] else flow["cidrs"]
-                    want.add(((), tuple(sorted(cidrs)), (port,)))
+                    want.add(((), tuple(sorted(cidrs)), (), (port,)))
             assert rules == want, f"{env} {service['name']}: {rules} != {want}"
             migrate = [
                 p
@@ -370,6 +420,27 @@ def test_linkerd_authorises_exactly_the_flows(
                         [context["flows"]["subnets"][env][flow["subnet"]]] if flow["subnet"] else flow["cidrs"]
                     )
             assert cidrs == want_cidrs
+            # the gRPC port: a Server of its own, authorised for exactly the callers' service accounts
+            callers = {f["pod_labels"]["app.kubernetes.io/name"] for f in context["flows"]["all"]
+                       if f["service"] == service["name"] and f["key"] == "grpc-server"}
+            grpc_server = by_kind.get("Server", {}).get(f"{service['name']}-grpc")
+            if not callers:
+                assert grpc_server is None
+                continue
+            assert grpc_server is not None and grpc_server["spec"]["port"] == "grpc"
+            assert grpc_server["spec"]["proxyProtocol"] == "gRPC"
+            accounts = set()
+            for authorisation in by_kind["AuthorizationPolicy"].values():
+                if authorisation["spec"]["targetRef"]["name"] != grpc_server["metadata"]["name"]:
+                    continue
+                for ref in authorisation["spec"]["requiredAuthenticationRefs"]:
+                    assert ref["kind"] == "MeshTLSAuthentication", ref
+                    for identity in by_kind[ref["kind"]][ref["name"]]["spec"]["identityRefs"]:
+                        assert identity["kind"] == "ServiceAccount" and "namespace" not in identity, identity
+                        accounts.add(identity["name"])
+            assert accounts == callers
+            service_accounts = {d["metadata"]["name"] for d in docs if d["kind"] == "ServiceAccount"}
+            assert callers <= service_accounts, "a caller is authorised by a service account that does not exist"
 
 
 def test_edge_annotations_ask_for_the_mode_the_flow_describes(
@@ -499,6 +570,8 @@ def test_compose_networks_carry_the_flows_and_separate_the_rest(rendered: Path) 
                 peer = next(s["host"] for s in context["servers"] if s["role"] == flow["key"])
             elif flow["key"] in ("otel", "prometheus"):
                 peer = context["delivery"]["platform"]["otel_service"] if flow["key"] == "otel" else "prometheus"
+            elif flow["key"] in ("grpc-client", "grpc-server"):
+                peer = flow["pod_labels"]["app.kubernetes.io/name"]  # the other service's container
             else:
                 continue
             assert joined[container] & joined[peer], f"{container} cannot reach {peer} ({flow['key']})"
@@ -512,10 +585,13 @@ def test_compose_networks_carry_the_flows_and_separate_the_rest(rendered: Path) 
 # Edges the matrix does not combine with a mesh: a load balancer that connects to the pods itself
 # (the ALB's subnet per overlay, Google's fixed ranges) in front of Istio's STRICT mTLS or Linkerd.
 EXTRA = [
+    # with the services' gRPC calls (calls.py) authorised by service account in each mesh
     Combination("flows-istio-ingress-aws", {"service_mesh": "istio", "ingress": "ingress", "cloud": "aws",
-                                            "auth": "oidc"}),
+                                            "auth": "oidc", "architecture": "microservices",
+                                            "message_broker": "nats", "api_styles": ["rest", "grpc"]}),
     Combination("flows-linkerd-ingress-gcp", {"service_mesh": "linkerd", "ingress": "ingress", "cloud": "gcp",
-                                              "architecture": "microservices", "message_broker": "nats"}),
+                                              "architecture": "microservices", "message_broker": "nats",
+                                              "api_styles": ["rest", "grpc"]}),
     Combination("flows-linkerd-ingress-aws", {"service_mesh": "linkerd", "ingress": "ingress", "cloud": "aws",
                                               "cache": True, "message_broker": "rabbitmq"}),
 ]

@@ -44,6 +44,9 @@ class Module:
     # the Socket.IO room of the context's clients, and the message that joins it (data/api.yml: websocket)
     socket_room: str
     socket_subscribe: str
+    # the context whose `<context>.created` event this one's sample subscription consumes (with a
+    # broker): the one before it in the answer's order, the first consuming the last's
+    consumes: str
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
     project = snake_case(answers["project_slug"])
     version = load_data("api")["grpc"]["version"]
     result = []
-    for slug in answers["bounded_contexts"]:
+    slugs = list(answers["bounded_contexts"])
+    for index, slug in enumerate(slugs):
         entity = pascal_case(singular(slug))
         proto_dir = f"{project}/{snake_case(slug)}/{version}"
         result.append(Module(
@@ -96,6 +100,7 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
             proto_file=f"{proto_dir}/{snake_case(slug)}.proto",
             socket_room=slug,
             socket_subscribe=f"{slug}.{load_data('api')['websocket']['subscribe']}",
+            consumes=slugs[index - 1],
         ))
     return result
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from . import layout
 from .backing import BROKERS, DATABASES, broker_url, local_database_url, redis_url
+from .calls import GrpcCall
 from .contexts import APP_PORT
 from .data import image_port, load_data, stack_manifest
 from .features import has_broker, is_microservices, needs_redis
@@ -22,9 +23,14 @@ class EnvVar:
     secret: bool
     example: str
     description: str
+    # the services (their apps) that read it; empty: every service
+    used_by: tuple[str, ...] = ()
+    # the value the app takes when the variable is not set; None: required (or optional without one)
+    default: str | None = None
 
 
-def env_vars(answers: Mapping[str, Any], database_name: str) -> list[EnvVar]:
+def env_vars(answers: Mapping[str, Any], database_name: str, calls: Sequence[GrpcCall] = (),
+             grpc_local_ports: Mapping[str, int] | None = None) -> list[EnvVar]:
     """Every variable, with the value .env.example gives it on a laptop (servers on localhost)."""
     slug = answers["project_slug"]
     env = [
@@ -53,11 +59,23 @@ def env_vars(answers: Mapping[str, Any], database_name: str) -> list[EnvVar]:
                    "issuer whose JWKS verifies tokens"),
             EnvVar("OIDC_AUDIENCE", False, slug, "expected aud claim"),
         ]
+        if calls:
+            # the service's own identity towards the services it calls (client credentials grant)
+            env += [
+                EnvVar("OIDC_CLIENT_ID", False, f"{slug}-service", "this service's client id at the issuer"),
+                EnvVar("OIDC_CLIENT_SECRET", True, "change-me-client-secret", "this service's client secret"),
+                EnvVar("OIDC_CLIENT_SCOPE", False, "", "scope asked with the client credentials (empty: none)",
+                       default=""),
+            ]
     env += [
         EnvVar("RATE_LIMIT_PER_MINUTE", False, "600", "requests per minute and client IP before 429"),
     ]
     if "grpc" in answers["api_styles"]:
         env.append(EnvVar("GRPC_PORT", False, str(load_data("api")["grpc"]["port"]), "gRPC port the app listens on"))
+    for call in calls:
+        local = f"localhost:{(grpc_local_ports or {}).get(call.callee, load_data('api')['grpc']['port'])}"
+        env.append(EnvVar(call.env_var, False, local, f"host:port of the {call.callee} service's gRPC API",
+                          used_by=(call.caller,), default=call.cluster_url))
     if "rest" in answers["api_styles"]:
         env.append(EnvVar("SWAGGER_ENABLED", False, "true",
                           "serve Swagger UI and /docs-json (off in production unless true)"))

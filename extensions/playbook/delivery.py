@@ -184,6 +184,16 @@ def environment_settings(answers: Mapping[str, Any], name: str) -> dict[str, Any
     }
 
 
+def selector_labels(service_name: str) -> dict[str, str]:
+    """The labels that select a service's pods (Deployment, Service, NetworkPolicies, PDB, mesh)."""
+    return {"app.kubernetes.io/name": service_name, "app.kubernetes.io/instance": service_name}
+
+
+def grpc_local_port(service: Service) -> int:
+    """The service's gRPC port on the host (docker compose), shifted like its HTTP port."""
+    return int(load_data("api")["grpc"]["port"]) + service.local_port - service.port
+
+
 def kubernetes_config(answers: Mapping[str, Any], service: Service, env_vars: list[EnvVar],
                       env: dict[str, Any]) -> dict[str, str]:
     """The non-secret variables of one service's ConfigMap in one environment (production-shaped:
@@ -196,26 +206,33 @@ def kubernetes_config(answers: Mapping[str, Any], service: Service, env_vars: li
         "SWAGGER_ENABLED": "true" if env["swagger"] else "false",
         "OTEL_SERVICE_NAME": service.name,
         "OTEL_EXPORTER_OTLP_ENDPOINT": otel,
+        # the service's own client at the issuer, when it calls other services (auth oidc)
+        "OIDC_CLIENT_ID": service.name,
     }
     cluster_broker = backing.cluster_broker_url(answers["message_broker"])
     if cluster_broker is not None:
         overrides["BROKER_URL"] = cluster_broker
-    config = {var.name: overrides.get(var.name, var.example) for var in env_vars if not var.secret}
+    # a service this one calls: its Service in the namespace (the variable's default)
+    overrides |= {var.name: str(var.default) for var in env_vars if var.used_by}
+    config = {var.name: overrides.get(var.name, var.example) for var in env_vars
+              if not var.secret and (not var.used_by or service.app in var.used_by)}
     config["NODE_OPTIONS"] = env["node_options"]
     config["OTEL_RESOURCE_ATTRIBUTES"] = f"deployment.environment.name={env['name']}"
     return config
 
 
-def compose_environment(answers: Mapping[str, Any], service: Service) -> dict[str, str]:
+def compose_environment(answers: Mapping[str, Any], service: Service, env_vars: list[EnvVar]) -> dict[str, str]:
     """What docker-compose sets on top of .env.example: the compose servers' host names instead of
-    localhost, and this service's own database."""
+    localhost, this service's own database, and the services it calls by their container names
+    (the same as their Kubernetes Services')."""
     urls = backing.compose_urls(answers, service.database)
     env = {
         "DATABASE_URL": urls["DATABASE_URL"],
         "OTEL_SERVICE_NAME": service.name,
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{PLATFORM['otel_service']}:{LOCAL_OBSERVABILITY_PORTS['otlp_http']}",
     }
-    return env | {name: url for name, url in urls.items() if name != "DATABASE_URL"}
+    calls = {var.name: str(var.default) for var in env_vars if service.app in var.used_by}
+    return env | {name: url for name, url in urls.items() if name != "DATABASE_URL"} | calls
 
 
 def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list[EnvVar],
@@ -228,12 +245,13 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
         entries.append({
             "name": service.name,
             "app": service.app,
+            "selector_labels": selector_labels(service.name),
             "image": image(answers, service),
             "entrypoint": service.entrypoint,
             "database": service.database,
             "local_port": service.local_port,
             # on the host (docker compose): the gRPC port, shifted like the HTTP port
-            "grpc_local_port": load_data("api")["grpc"]["port"] + service.local_port - service.port,
+            "grpc_local_port": grpc_local_port(service),
             "data_source": data_source,
             "migration_job": service.migration_job,
             "migrate_args": ["node_modules/typeorm/cli.js", "migration:run", "-d", data_source],
@@ -245,7 +263,7 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
             "paths": public_paths(answers, service),
             "routes": public_routes(answers, service),
             "route_rules": route_rules(answers, service),
-            "compose_environment": compose_environment(answers, service),
+            "compose_environment": compose_environment(answers, service, env_vars),
         })
     return {
         "services": entries,

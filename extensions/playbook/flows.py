@@ -10,14 +10,15 @@ placeholder range that each overlay names (network.yml) because only the team kn
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import backing
+from .calls import GrpcCall
 from .contexts import APP_PORT, Service
 from .data import image_port, load_data
-from .delivery import MESH_NAMESPACES, OTLP_HTTP_PORT, PLATFORM, public_paths
+from .delivery import MESH_NAMESPACES, OTLP_HTTP_PORT, PLATFORM, public_paths, selector_labels
 from .features import needs_redis
 
 APP = "app"
@@ -135,7 +136,22 @@ def _linkerd_control_plane(service_name: str, workload: str, namespace: str) -> 
     )
 
 
-def service_flows(answers: Mapping[str, Any], service: Service) -> list[Flow]:
+def _grpc_calls(service: Service, calls: Sequence[GrpcCall]) -> list[Flow]:
+    """The gRPC calls this service's pods make to a service of the namespace, and receive from one."""
+    port = [Port(load_data("api")["grpc"]["port"])]
+    result = []
+    for call in calls:
+        why = f"the {call.caller} service's {call.client} calls {call.method} at {call.env_var} ({call.cluster_url})"
+        if call.caller_service == service.name:
+            result.append(Flow("grpc-client", service.name, APP, "egress", f"the {call.callee} service", why, port,
+                               pod_labels=selector_labels(call.callee_service), meshed=True))
+        if call.callee_service == service.name:
+            result.append(Flow("grpc-server", service.name, APP, "ingress", f"the {call.caller} service", why, port,
+                               pod_labels=selector_labels(call.caller_service), meshed=True))
+    return result
+
+
+def service_flows(answers: Mapping[str, Any], service: Service, calls: Sequence[GrpcCall] = ()) -> list[Flow]:
     """The flows of one service's pods and of its migration Job, before mesh ports are added."""
     net = network()
     mesh = answers["service_mesh"]
@@ -184,6 +200,7 @@ def service_flows(answers: Mapping[str, Any], service: Service) -> list[Flow]:
             )
         )
     flows.append(_dns(name, APP))
+    flows += _grpc_calls(service, calls)
     flows.append(_database(answers, name, APP))
     if needs_redis(answers):
         flows.append(
@@ -239,7 +256,9 @@ def service_flows(answers: Mapping[str, Any], service: Service) -> list[Flow]:
 
 def _with_policy_ports(answers: Mapping[str, Any], flow: Flow) -> Flow:
     ports = list(flow.ports)
-    if answers["service_mesh"] == "istio" and flow.meshed and flow.direction == "ingress":
+    # ingress from a meshed peer, and egress to a meshed pod of the namespace (ztunnel connects to it)
+    to_mesh = flow.direction == "ingress" or (flow.pod_labels and not flow.namespace)
+    if answers["service_mesh"] == "istio" and flow.meshed and to_mesh:
         ports.append(Port(network()["istio_hbone_port"]))
     return Flow(**{**flow.__dict__, "policy_ports": ports})
 
@@ -259,7 +278,8 @@ def compose_networks(every: list[Flow]) -> dict[str, Any]:
         name = by_key.get(flow.key)
         if name is not None and name not in joins.setdefault(container, []):
             joins[container].append(name)
-    order = list(network()["compose_networks"])
+    joined = {name for names in joins.values() for name in names}
+    order = [name for name in network()["compose_networks"] if name in joined]
     joins = {container: sorted(names, key=order.index) for container, names in joins.items()}
     return {"names": order, "containers": joins, "backing": by_key["database"], "telemetry": by_key["otel"]}
 
@@ -272,10 +292,10 @@ def edge_source(answers: Mapping[str, Any]) -> dict[str, Any] | None:
     return dict(by_cloud.get(answers["cloud"], by_cloud.get("any")))
 
 
-def flows(answers: Mapping[str, Any], services: list[Service]) -> dict[str, Any]:
+def flows(answers: Mapping[str, Any], services: list[Service], calls: Sequence[GrpcCall] = ()) -> dict[str, Any]:
     """The model's `flows`: every flow, the app port number the mesh policies name, the mesh and
     the placeholder subnets of each overlay."""
-    every = [flow for service in services for flow in service_flows(answers, service)]
+    every = [flow for service in services for flow in service_flows(answers, service, calls)]
     mesh = answers["service_mesh"]
     plaintext_edge = [f for f in every if f.key == "edge" and not f.meshed]
     return {

@@ -13,6 +13,7 @@ from typing import Any
 from . import (
     adrs,
     backing,
+    calls,
     catalog,
     contexts,
     contract,
@@ -93,6 +94,8 @@ class Model:
     e2e_suites: list[dict[str, Any]]
     broker_modules: list[dict[str, Any]]
     grpc_modules: list[dict[str, Any]]
+    # the calls from one service to another over gRPC (calls.py): the consumer reads the owner's record
+    grpc_calls: list[dict[str, Any]]
     socket_modules: list[dict[str, Any]]
     app_only_paths: list[str]
     team_owned_paths: list[str]
@@ -143,12 +146,14 @@ def build(answers: Mapping[str, Any]) -> Model:
                      "graphql_schema": f"{s.source_dir}/{load_data('api')['graphql']['schema_file']}"}
                     for s in services]
     database = backing.database_info(answers)
-    env_vars = contract.env_vars(answers, services[0].database)
+    grpc_calls = calls.grpc_calls(answers, modules, services)
+    env_vars = contract.env_vars(answers, services[0].database, grpc_calls,
+                                 {s.app: delivery.grpc_local_port(s) for s in services})
     records = adrs.adrs(answers)
     cloud = cloud_services(answers)
     slo = objectives.slo(answers)
     shipping = delivery.delivery(answers, services, env_vars, objectives.alert_thresholds(answers))
-    network = flows.flows(answers, services)
+    network = flows.flows(answers, services, grpc_calls)
     register_lists = build_registers(answers, records, services, cloud, slo)
     checklists, copies = build_compliance(answers, records, register_lists, services, modules, cloud, slo)
     return Model(
@@ -198,6 +203,7 @@ def build(answers: Mapping[str, Any]) -> Model:
         broker_modules=[asdict(m) for m in modules] if features.has_broker(answers) else [],
         # the modules whose .proto contract proto/ holds (all of them, when the app serves gRPC)
         grpc_modules=[asdict(m) for m in modules] if "grpc" in features.api_styles_generated(answers) else [],
+        grpc_calls=[asdict(c) for c in grpc_calls],
         # the modules with a Socket.IO gateway (all of them, when the app serves WebSocket)
         socket_modules=[asdict(m) for m in modules] if "websocket" in features.api_styles_generated(answers) else [],
         app_only_paths=list(layout.APP_ONLY_PATHS),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import layout
+from . import calls, contexts, layout
 from .adrs import case_fields, holds
 from .answers import label
 from .backing import DATABASES
@@ -43,7 +43,10 @@ def scenarios(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The scenarios whose dependency the answers include, texts filled in, evidence as render paths."""
     numbers = limits()
     values = _values(answers, numbers)
-    facts = {**answers, "redis": needs_redis(answers), "broker": has_broker(answers), "app": answers["include_app"]}
+    module_list = contexts.modules(answers)
+    grpc_calls = calls.grpc_calls(answers, module_list, contexts.services(answers, module_list))
+    facts = {**answers, "redis": needs_redis(answers), "broker": has_broker(answers), "app": answers["include_app"],
+             "grpc_calls": bool(grpc_calls)}
     dirs = _directories(answers)
     result = []
     for entry in load_data("resilience")["scenarios"]:
@@ -53,7 +56,10 @@ def scenarios(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
         if fragments is None:
             continue
         filled = {name: str(entry[name]).format(**values, **fragments) for name in SCENARIO_FIELDS}
-        evidence = [f"{dirs[where]}/{path}" for where, paths in entry["evidence"].items() for path in paths]
+        evidence = [f"{dirs[where]}/{path}" for where, paths in entry["evidence"].items() if where != "clients"
+                    for path in paths]
+        if "clients" in entry["evidence"]:  # each service's client of the service it calls
+            evidence += [f"{call.path}/{call.file}.ts" for call in grpc_calls]
         result.append({"key": entry["key"], **filled, "evidence": evidence if answers["include_app"] else []})
     return result
 
