@@ -28,6 +28,12 @@ def load_yaml(path: Path) -> Any:
         return yaml.safe_load(handle)
 
 
+def answers_of(rendered: Path) -> dict[str, Any]:
+    """The answers a render was made with (its .copier-answers.yml without copier's own keys)."""
+    data = load_yaml(rendered / ".copier-answers.yml")
+    return {key: value for key, value in data.items() if not key.startswith("_")}
+
+
 def copier_questions() -> dict[str, dict[str, Any]]:
     """The questions of copier.yml (settings start with '_')."""
     data = load_yaml(REPO / "copier.yml")

@@ -36,10 +36,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import Renderer, run
+from helpers import Renderer, answers_of, run
 from node_runtime import install_with_fresh_metadata, npm_env
 from servers import Servers, kinds_for_answers, start_or_skip
 
+from extensions.playbook import model
 from extensions.playbook.data import load_data
 from extensions.playbook.naming import camel_case, pascal_case, singular
 
@@ -72,10 +73,11 @@ RENDERS = [
         "message_broker": "rabbitmq", "cqrs": True, "node_version": "24",
         "bounded_contexts": ["orders", "payments", "shipping"], "api_styles": ["rest", "grpc", "websocket"],
     }, stop=("redis", "redis")),
-    Render("app-microservices-pg-fastify-nats", {
+    # gRPC between services: each consumer reads the record its event names from the owner (calls.py).
+    Render("app-microservices-pg-fastify-nats-grpc", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
         "message_broker": "nats", "cqrs": False, "node_version": "24",
-        "bounded_contexts": ["catalog", "orders", "payments"], "api_styles": ["rest", "graphql"],
+        "bounded_contexts": ["catalog", "orders", "payments"], "api_styles": ["rest", "graphql", "grpc"],
     }, stop=("nats", "broker")),
     # GraphQL without REST: no controller, no OpenAPI, GraphQL carries the e2e suite's requests.
     Render("app-monolith-pg-fastify-graphql-only", {
@@ -176,14 +178,14 @@ def table_ref(render: Render, module: str) -> str:
 class App:
     """One built service started with its production start command (`npm run start:prod`'s command)."""
 
-    def __init__(self, project: Path, env: dict[str, str], service: str | None) -> None:
+    def __init__(self, project: Path, env: dict[str, str], service: str | None, grpc_port: int | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = project / f"app-{service or 'main'}.log"
         scripts = json.loads((project / "package.json").read_text(encoding="utf-8"))["scripts"]
         command = scripts["start:prod"]
         # GRPC_PORT too: several services run side by side (the apps without gRPC ignore it)
-        self.grpc_port = free_port()
+        self.grpc_port = grpc_port or free_port()
         full_env = {**os.environ, **env, "PORT": str(self.port), "GRPC_PORT": str(self.grpc_port)}
         if service:
             full_env["SERVICE"] = service
@@ -306,8 +308,12 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
             databases[svc] = fresh
             svc_env = {**env, **app_env, "DATABASE_URL": fresh, **({"SERVICE": svc} if svc else {})}
             step("migration:run", npm(project, svc_env, "run", "migration:run"), timings, time.monotonic())
+        # Each service finds the services it calls over gRPC on this machine (the model's grpc_calls).
+        grpc_ports = {svc: free_port() for svc in services}
+        calls = model.build(answers_of(project)).grpc_calls
         for svc in services:
-            apps[svc] = App(project, {**env, **app_env, "DATABASE_URL": databases[svc]}, svc)
+            urls = {c["env_var"]: f"127.0.0.1:{grpc_ports[c['callee']]}" for c in calls if c["caller"] == svc}
+            apps[svc] = App(project, {**env, **app_env, "DATABASE_URL": databases[svc], **urls}, svc, grpc_ports[svc])
         try:
             began = time.monotonic()
             for app in apps.values():
@@ -320,7 +326,7 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
             if "websocket" in answers.get("api_styles", []):
                 check_websocket(project, env, apps, contexts, microservices)
             if render.broker_round_trip:
-                check_round_trip(apps, database, databases, contexts, microservices)
+                check_round_trip(apps, database, databases, contexts, microservices, bool(calls))
             check_readiness_names_stopped_server(render, apps, servers)
         finally:
             codes = {svc: app.terminate() for svc, app in apps.items()}
@@ -503,17 +509,27 @@ def check_request_logs(app: App, url: str, token: str, request_id: str) -> None:
 
 
 def check_round_trip(apps: dict[str | None, App], database: Any, databases: dict[str | None, str],
-                     contexts: list[str], microservices: bool) -> None:
-    """The create above published `<context>.created`; the next context consumed it into its inbox."""
+                     contexts: list[str], microservices: bool, grpc_calls: bool = False) -> None:
+    """The create above published `<context>.created`; the next context consumed it into its inbox.
+    With gRPC calls between services, the consumer read the record from its owner first: the inbox
+    keeps the owner's `updatedAt`, which the event does not carry, and the owner's log shows the call
+    authenticated with the consumer's service token."""
     for index, producer in enumerate(contexts):
         consumer = contexts[(index + 1) % len(contexts)]
         db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
 
         def consumed(producer: str = producer, db_name: str = db_name) -> list[list[str]]:
             return database.query(
-                f"SELECT consumer FROM integration_inbox WHERE type = '{producer}.created'", db_name)
+                f"SELECT consumer, payload FROM integration_inbox WHERE type = '{producer}.created'", db_name)
         rows = eventually(consumed, 30)
-        assert [consumer] in rows, rows
+        assert consumer in [row[0] for row in rows], rows
+        payloads = [json.loads(row[1]) for row in rows if row[0] == consumer]
+        if grpc_calls:
+            assert all("updatedAt" in p for p in payloads), (
+                f"{consumer} did not read {producer}'s record over gRPC: {payloads}\n{apps[consumer].tail(2000)}")
+            assert "could not read" not in apps[consumer].tail(20000)
+        else:
+            assert not any("updatedAt" in p for p in payloads), payloads
 
 
 def check_readiness_names_stopped_server(render: Render, apps: dict[str | None, App], servers: Servers) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from conftest import COMBINATIONS
 from filelock import FileLock
-from helpers import IN_CI, REPO, Renderer, copier_questions, load_yaml, run, tool
+from helpers import IN_CI, REPO, Renderer, answers_of, copier_questions, load_yaml, run, tool
 from matrix import DEFAULT_ANSWERS_ID, Combination
 
 from extensions.playbook import delivery as delivery_model
@@ -63,10 +63,6 @@ PYPI_EXECUTABLES = {
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def answers_of(rendered: Path) -> dict[str, Any]:
-    return load_yaml(rendered / ".copier-answers.yml")
 
 
 def ci_system(rendered: Path) -> str:

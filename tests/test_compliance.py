@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from helpers import EXAMPLES, Renderer, copier_questions, load_yaml
+from helpers import EXAMPLES, Renderer, answers_of, copier_questions, load_yaml
 from matrix import all_combinations
 
 from extensions.playbook import compliance, model
@@ -26,11 +26,6 @@ ALL_REGIMES = ["gdpr", "hipaa", "pci-dss", "sox"]
 
 
 # ------------------------------------------------------------------------------------ helpers
-
-
-def answers_of(root: Path) -> dict[str, Any]:
-    answers = load_yaml(root / ".copier-answers.yml")
-    return {name: value for name, value in answers.items() if not name.startswith("_")}
 
 
 def evidence_problems(root: Path, items: list[dict[str, Any]], where: str) -> list[str]:

@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import Renderer, load_yaml
+from helpers import Renderer, answers_of, load_yaml
 from matrix import DEFAULT_ANSWERS_ID, Combination, all_combinations
 
 DOC = Path("docs/architecture/DOC006-BackendArchitecture.md")
@@ -83,10 +83,6 @@ def repository(reference: str) -> str:
     if ":" in last[-1]:
         name = name[: len(name) - len(last[-1]) + last[-1].index(":")]
     return name
-
-
-def answers_of(rendered: Path) -> dict[str, Any]:
-    return {k: v for k, v in load_yaml(rendered / ".copier-answers.yml").items() if not k.startswith("_")}
 
 
 def dockerfile_args(rendered: Path) -> dict[str, bool]:

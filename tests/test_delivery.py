@@ -22,7 +22,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from filelock import FileLock
-from helpers import IN_CI, NODE_TOOLS, TESTS, Renderer, files, load_yaml, run, tool
+from helpers import IN_CI, NODE_TOOLS, TESTS, Renderer, answers_of, files, load_yaml, run, tool
 from matrix import Combination, all_combinations
 
 from extensions.playbook import backing, contexts, model, objectives
@@ -57,11 +57,6 @@ POD_KINDS = {"Deployment", "Job", "StatefulSet", "DaemonSet", "CronJob"}
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def answers_of(rendered: Path) -> dict[str, Any]:
-    data = load_yaml(rendered / ".copier-answers.yml")
-    return {key: value for key, value in data.items() if not key.startswith("_")}
 
 
 def derived(rendered: Path) -> model.Model:

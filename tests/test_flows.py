@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers import Renderer, load_yaml, run, tool
+from helpers import Renderer, answers_of, load_yaml, run, tool
 from matrix import Combination
-from test_delivery import DeliveryScan, answers_of, delivery  # noqa: F401 (the session fixture)
+from test_delivery import DeliveryScan, delivery  # noqa: F401 (the session fixture)
 
 from extensions.playbook import delivery as delivery_model
 from extensions.playbook import model

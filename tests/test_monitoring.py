@@ -19,18 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from helpers import load_yaml, run, tool
+from helpers import answers_of, load_yaml, run, tool
 
 from extensions.playbook import delivery as delivery_model
 from extensions.playbook import model
 
 ENVIRONMENTS = delivery_model.ENVIRONMENTS
 ALERT = "MetricsTargetDown"
-
-
-def answers_of(rendered: Path) -> dict[str, Any]:
-    data = load_yaml(rendered / ".copier-answers.yml")
-    return {key: value for key, value in data.items() if not key.startswith("_")}
 
 
 def kustomize(overlay: Path) -> list[dict[str, Any]]:
