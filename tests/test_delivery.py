@@ -793,8 +793,12 @@ def test_artifacts_agree_with_each_other_and_the_app_contract(rendered: Path, de
             config_ref = container["envFrom"][0]["configMapRef"]["name"]
             config = config_maps[config_ref]["data"]
             secret_names = {e["name"] for e in data.env_vars if e["secret"]}
-            plain_names = {e["name"] for e in data.env_vars if not e["secret"]}
+            # a variable read by some services only (a called service's address) is in theirs alone
+            mine = [e for e in data.env_vars if not e["used_by"] or service["app"] in e["used_by"]]
+            plain_names = {e["name"] for e in mine if not e["secret"]}
             assert plain_names <= set(config) and not secret_names & set(config)
+            others = {e["name"] for e in data.env_vars if e["used_by"] and service["app"] not in e["used_by"]}
+            assert not others & set(config), f"{name} carries another service's variables"
             assert {e["name"] for e in container["env"]} == secret_names
             assert all(e["valueFrom"]["secretKeyRef"]["name"] == service["secret_name"] for e in container["env"])
             assert config["PORT"] == str(APP_PORT) and config["NODE_ENV"] == "production"

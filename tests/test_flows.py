@@ -10,8 +10,8 @@ The evaluator covers the NetworkPolicy fields the template uses: spec.podSelecto
 empty selector selects every pod), spec.policyTypes, ingress[].from[] and egress[].to[] with
 namespaceSelector.matchLabels (by `kubernetes.io/metadata.name`), podSelector.matchLabels (alone:
 pods of the policy's own namespace) and ipBlock.cidr/except, and ports[].protocol/port (numbers, or
-names resolved against the pod's container ports). A rule without `ports` admits every port and one without peers admits every peer:
-both show as "*" and never equal a flow, so such a rule fails the test. matchExpressions, endPort
+names resolved against the pod's container ports). A rule without `ports` admits every port and one
+without peers admits every peer: both show as "*" and never equal a flow, so such a rule fails the test. matchExpressions, endPort
 and named ports of other pods are not used by the template and are refused.
 """
 

@@ -275,7 +275,7 @@ def record_copies(answers: Mapping[str, Any], modules: Sequence[Module], service
             consumer = modules[(index + 1) % len(modules)]
             database = services[(index + 1) % len(modules)].database if is_microservices(answers) \
                 else services[0].database
-            local = {**printed, "event_type": f"{module.slug}.created", "event": module.event, "entity": module.entity,
+            local = {**printed, "event_type": module.integration_type, "event": module.event, "entity": module.entity,
                      "entity_kebab": module.entity_kebab, "module_slug": module.slug, "module_path": module.path,
                      "consumer_slug": consumer.slug, "consumer_path": consumer.path, "consumer_database": database,
                      "broker_label": BROKERS[answers["message_broker"]]["label"], "broker_keeps": keeps["text"]}

@@ -47,6 +47,8 @@ class Module:
     # the context whose `<context>.created` event this one's sample subscription consumes (with a
     # broker): the one before it in the answer's order, the first consuming the last's
     consumes: str
+    # the type of the integration event that announces a new aggregate ('<context>.created')
+    integration_type: str
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,7 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
             socket_room=slug,
             socket_subscribe=f"{slug}.{load_data('api')['websocket']['subscribe']}",
             consumes=slugs[index - 1],
+            integration_type=f"{slug}.created",
         ))
     return result
 
