@@ -50,9 +50,9 @@ def variation_combinations() -> list[Combination]:
                     # GraphQL on the other adapter (the defaults are Fastify)
                     combos.append(Combination("api_styles-graphql-express",
                                               {name: ["graphql"], "http_adapter": "express"}))
-                    # gRPC in a service per context (each serves its own package)
-                    combos.append(Combination("api_styles-grpc-microservices",
-                                              {name: ["grpc"], "architecture": "microservices",
+                    # gRPC and GraphQL in a service per context (each serves its own package and schema)
+                    combos.append(Combination("api_styles-graphql-grpc-microservices",
+                                              {name: ["graphql", "grpc"], "architecture": "microservices",
                                                "message_broker": "nats"}))
                     # Socket.IO across replicas: the Redis adapter (api_styles-websocket has no Redis)
                     combos.append(Combination("api_styles-websocket-redis", {name: ["websocket"], "cache": True}))
