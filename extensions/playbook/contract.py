@@ -111,6 +111,9 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         "class-transformer", "class-validator", "helmet", "jose", "nestjs-pino", "pino", "pino-http",
         "prom-client", "reflect-metadata", "rxjs", "typeorm", DATABASES[answers["database"]]["driver"],
     ]
+    if answers["http_adapter"] == "fastify":
+        # The JSON body parser Fastify uses itself (prototype poisoning refused), called by json-body.ts.
+        runtime.append("secure-json-parse")
     if "rest" in styles:
         # The OpenAPI document and Swagger UI; on Fastify the UI's assets are served by @fastify/static.
         runtime.append("@nestjs/swagger")
