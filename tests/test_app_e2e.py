@@ -7,7 +7,8 @@ are checked over HTTP: liveness, readiness (200, then 503 naming a stopped serve
 create/get/list round trip checked with SQL, on the GraphQL renders a mutation and query round trip checked
 with SQL, UNAUTHENTICATED without a token and introspection refused in production, on the WebSocket renders a
 Socket.IO handshake refused without a token and a pushed domain event, an integration event
-published by one module or service and consumed by another, and a clean exit on SIGTERM.
+published by one module or service and consumed by another, and a clean exit on SIGTERM. Two renders of different
+adapters and databases (Render.fuzz) have their API fuzzed by schemathesis (issue 18, check_contract).
 
 Renders (the issue's list): (1) monolith, PostgreSQL, Express, REST, GraphQL and WebSocket, Node 22; (2) modular
 monolith, MySQL (MariaDB), Fastify, Redis cache, RabbitMQ, CQRS, REST, gRPC and WebSocket, Node 24; (3) microservices
@@ -27,6 +28,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -58,6 +60,8 @@ class Render:
     # Which server to stop for the 503 check, and the readiness key that must then be down.
     stop: tuple[str, str] = ("postgresql", "database")
     extra: dict[str, Any] = field(default_factory=dict)
+    # The API fuzzed by schemathesis against the built app (check_contract).
+    fuzz: bool = False
 
 
 RENDERS = [
@@ -66,13 +70,13 @@ RENDERS = [
         "architecture": "monolith", "database": "postgresql", "http_adapter": "express", "cache": False,
         "message_broker": "none", "cqrs": False, "node_version": "22", "bounded_contexts": ["orders", "payments"],
         "api_styles": ["rest", "graphql", "websocket"],
-    }, broker_round_trip=False),
+    }, broker_round_trip=False, fuzz=True),
     # Socket.IO with Redis (the e2e suite runs two replicas) and the CQRS event bus.
     Render("app-modular-mysql-fastify-rabbitmq-grpc-ws", {
         "architecture": "modular-monolith", "database": "mysql", "http_adapter": "fastify", "cache": True,
         "message_broker": "rabbitmq", "cqrs": True, "node_version": "24",
         "bounded_contexts": ["orders", "payments", "shipping"], "api_styles": ["rest", "grpc", "websocket"],
-    }, stop=("redis", "redis")),
+    }, stop=("redis", "redis"), fuzz=True),
     # gRPC between services: each consumer reads the record its event names from the owner (calls.py).
     Render("app-microservices-pg-fastify-nats-grpc", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
@@ -325,6 +329,10 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 check_graphql(apps, databases, database, render, contexts, microservices)
             if "websocket" in answers.get("api_styles", []):
                 check_websocket(project, env, apps, contexts, microservices)
+            if render.fuzz:
+                began = time.monotonic()
+                check_contract(project, answers, next(iter(apps.values())))
+                timings["fuzz"] = round(time.monotonic() - began, 1)
             if render.broker_round_trip:
                 check_round_trip(apps, database, databases, contexts, microservices, bool(calls))
             check_readiness_names_stopped_server(render, apps, servers)
@@ -435,6 +443,42 @@ def check_http(render: Render, apps: dict[str | None, App], databases: dict[str 
             assert document.status == 200 and f"/api/v1/{context}" in document.json()["paths"], document.body[:300]
             check_request_logs(app, f"{api}/{item['id']}", token, f"e2e-{context}-{index}")
             check_security_headers(app, api)
+
+
+# schemathesis (requirements-dev.txt) against the built app: a fixed seed and a time budget per run.
+SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
+FUZZ_SEED = 18
+FUZZ_BUDGET_S = {"token": 40, "anonymous": 10, "graphql": 15}
+# Every check schemathesis has, but one: `unsupported_method` expects 405 for a method a path does not declare;
+# Nest's routers answer 404 (problem+json) for any unrouted method and path, which section 9 states.
+EXCLUDED_CHECKS = "unsupported_method"
+# Without a token every answer is the 401 problem: these checks hold it to the document (status, media type, schema).
+ANONYMOUS_CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+
+
+def fuzz(target: str, url: str, budget: int, *options: str) -> None:
+    command = [str(SCHEMATHESIS), "run", target, "--url", url, "--seed", str(FUZZ_SEED), "--max-time", str(budget),
+               "--max-examples", "25", "--generation-database", "none", "--request-timeout", "10", "--no-color",
+               *options]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=budget + 120)
+    assert result.returncode == 0, f"schemathesis found failures ({' '.join(command[2:])}):\n{result.stdout[-6000:]}"
+    assert "Test cases:" in result.stdout, result.stdout[-2000:]
+
+
+def check_contract(project: Path, answers: dict[str, Any], app: App) -> None:
+    """The REST API fuzzed from its own OpenAPI document, with a token (every phase, stateful included) and without;
+    the GraphQL schema as committed, with a token: no server error, every status and media type documented, every
+    body matching its schema, no invalid input accepted, no operation open without a token."""
+    token = jwt("https://issuer.e2e", "e2e", ["admin"])
+    document = f"{app.url}/docs-json"
+    fuzz(document, app.url, FUZZ_BUDGET_S["token"], "-H", f"Authorization: Bearer {token}", "--checks", "all",
+         "--exclude-checks", EXCLUDED_CHECKS)
+    fuzz(document, app.url, FUZZ_BUDGET_S["anonymous"], "--checks", ANONYMOUS_CHECKS,
+         "--phases", "examples,coverage,fuzzing")
+    if "graphql" in answers["api_styles"]:
+        service = model.build(answers_of(project)).services[0]
+        fuzz(str(project / service["graphql_schema"]), app.url + service["graphql_path"], FUZZ_BUDGET_S["graphql"],
+             "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error")
 
 
 def check_graphql(apps: dict[str | None, App], databases: dict[str | None, str], database: Any, render: Render,
