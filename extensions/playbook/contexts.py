@@ -35,6 +35,8 @@ class Module:
     event: str
     path: str
     service_dir: str
+    # The platform layer as a file of one of the module's layers (interface/, application/, ...) imports it.
+    platform_import: str
     # the gRPC contract: package `<project>.<context>.v1`, its service, and its .proto under proto/
     grpc_package: str
     grpc_service: str
@@ -95,6 +97,7 @@ def modules(answers: Mapping[str, Any]) -> list[Module]:
             event=f"{entity}Created",
             path=layout.module_dir(answers, slug),
             service_dir=layout.service_dir(answers, slug),
+            platform_import=layout.platform_import(answers, slug),
             grpc_package=proto_dir.replace("/", "."),
             grpc_service=f"{pascal_case(slug)}Service",
             grpc_const=f"{snake_case(slug).upper()}_GRPC",

@@ -7,6 +7,7 @@ platform layer in libs/platform.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +21,11 @@ def platform_dir(answers: Mapping[str, Any]) -> str:
 def module_dir(answers: Mapping[str, Any], context: str) -> str:
     """A bounded context's Nest module."""
     return f"apps/{context}/src" if is_microservices(answers) else f"src/modules/{context}"
+
+
+def platform_import(answers: Mapping[str, Any], context: str) -> str:
+    """The platform layer as a file in one of a module's layers (interface/, application/, ...) imports it."""
+    return posixpath.relpath(platform_dir(answers), f"{module_dir(answers, context)}/layer")
 
 
 def app_dir(answers: Mapping[str, Any], app: str) -> str:
