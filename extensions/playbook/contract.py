@@ -12,7 +12,7 @@ from .backing import BROKERS, DATABASES, broker_url, local_database_url, redis_u
 from .calls import GrpcCall
 from .contexts import APP_PORT
 from .data import image_port, load_data, stack_manifest
-from .features import has_broker, is_microservices, needs_redis
+from .features import fuzzes_contract, has_broker, is_microservices, needs_redis
 
 
 @dataclass(frozen=True)
@@ -171,6 +171,7 @@ def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
         "test": JEST,
         "test:cov": f"{JEST} --coverage",
         "test:e2e": f"{JEST} --config test/jest-e2e.json --runInBand",
+        "test:contract": f"{JEST} --config test/jest-contract.json --runInBand",
         "migration:run": f"typeorm migration:run -d {data_source}",
         "migration:revert": f"typeorm migration:revert -d {data_source}",
         "migration:generate": f"typeorm migration:generate -d {data_source}",
@@ -180,6 +181,8 @@ def npm_scripts(answers: Mapping[str, Any]) -> dict[str, str]:
     }
     if "rest" not in answers["api_styles"]:
         del scripts["openapi:export"]  # the OpenAPI document describes the REST controllers
+    if not fuzzes_contract(answers):
+        del scripts["test:contract"]
     if "grpc" in answers["api_styles"] and answers["include_app"]:
         scripts["proto:lint"] = "buf lint"
     if "graphql" in answers["api_styles"] and answers["include_app"]:

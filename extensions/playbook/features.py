@@ -49,6 +49,12 @@ def startup_options(answers: Mapping[str, Any]) -> list[str]:
     return [name for name, on in wanted.items() if on]
 
 
+def fuzzes_contract(answers: Mapping[str, Any]) -> bool:
+    """The generated app's API is fuzzed from its own contract (`npm run test:contract`, the CI contract job):
+    the fuzzer reads the OpenAPI document (REST) or the GraphQL schema, so one of them must be generated."""
+    return bool(answers["include_app"]) and bool({"rest", "graphql"} & set(answers["api_styles"]))
+
+
 def features(answers: Mapping[str, Any]) -> dict[str, bool]:
     """The `artifacts` flags of the templates' context."""
     styles = set(answers["api_styles"])
@@ -72,4 +78,5 @@ def features(answers: Mapping[str, Any]) -> dict[str, bool]:
         "non_http": bool(styles & {"graphql", "grpc", "websocket"}),
         "microservices": is_microservices(answers),
         "modular": answers["architecture"] == "modular-monolith",
+        "contract": fuzzes_contract(answers),
     }
