@@ -466,11 +466,12 @@ SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 FUZZ = load_data("api")["contract"]
 
 
-def fuzz(target: str, url: str, budget: int, *options: str) -> None:
+def fuzz(target: str, url: str, budget: int, *options: str, cwd: Path) -> None:
     command = [str(SCHEMATHESIS), "run", target, "--url", url, "--seed", str(FUZZ["seed"]), "--max-time", str(budget),
                "--max-examples", str(FUZZ["max_examples"]), "--generation-database", "none", "--request-timeout", "10",
                "--no-color", *options]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=budget + 120)
+    # in the render, where schemathesis keeps its state (.schemathesis/), not in this repository
+    result = subprocess.run(command, capture_output=True, text=True, timeout=budget + 120, cwd=cwd)
     assert result.returncode == 0, f"schemathesis found failures ({' '.join(command[2:])}):\n{result.stdout[-6000:]}"
     assert "Test cases:" in result.stdout, result.stdout[-2000:]
 
@@ -483,13 +484,13 @@ def check_contract(project: Path, answers: dict[str, Any], app: App) -> None:
     budget = FUZZ["budget_s"]
     document = f"{app.url}/{load_data('api')['http']['openapi_document']}"
     fuzz(document, app.url, budget["token"], "-H", f"Authorization: Bearer {token}", "--checks", "all",
-         "--exclude-checks", ",".join(FUZZ["excluded_checks"]))
+         "--exclude-checks", ",".join(FUZZ["excluded_checks"]), cwd=project)
     fuzz(document, app.url, budget["anonymous"], "--checks", ",".join(FUZZ["anonymous_checks"]),
-         "--phases", "examples,coverage,fuzzing")
+         "--phases", "examples,coverage,fuzzing", cwd=project)
     if "graphql" in answers["api_styles"]:
         service = model.build(answers_of(project)).services[0]
         fuzz(str(project / service["graphql_schema"]), app.url + service["graphql_path"], budget["graphql"],
-             "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error")
+             "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error", cwd=project)
 
 
 def check_graphql(apps: dict[str | None, App], databases: dict[str | None, str], database: Any, render: Render,

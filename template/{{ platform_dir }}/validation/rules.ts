@@ -1,10 +1,13 @@
 import { applyDecorators } from '@nestjs/common';
 import type { ValidationPipeOptions } from '@nestjs/common';
 import {
+  IsInt,
   IsNotEmpty,
   IsOptional,
   IsString,
+  Max,
   MaxLength,
+  Min,
   ValidateBy,
   ValidateIf,
 } from 'class-validator';
@@ -62,4 +65,12 @@ export function ChangedText(maxLength: number): PropertyDecorator {
  */
 export function NullableText(maxLength: number): PropertyDecorator {
   return applyDecorators(IsOptional(), IsString(), MaxLength(maxLength), WithoutNul());
+}
+
+/**
+ * A parameter of a list's page (its number or its size), in every API style: absent takes the
+ * default; otherwise an integer from 1 to max, so that a query never skips or reads past the bound.
+ */
+export function PageParameter(max: number): PropertyDecorator {
+  return applyDecorators(IsOptional(), IsInt(), Min(1), Max(max));
 }
