@@ -15,7 +15,7 @@ from . import backing, layout
 from .contexts import Service
 from .contract import EnvVar
 from .data import load_data
-from .features import is_microservices
+from .features import fuzzes_contract, is_microservices
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 BASE_ENVIRONMENT = "staging"  # the base carries these numbers; every overlay states its own
@@ -235,6 +235,12 @@ def compose_environment(answers: Mapping[str, Any], service: Service, env_vars: 
     return env | {name: url for name, url in urls.items() if name != "DATABASE_URL"} | calls
 
 
+def check_jobs(answers: Mapping[str, Any]) -> list[str]:
+    """The CI jobs (GitHub and GitLab alike) that every image build and publication waits for."""
+    app = ["lint", "unit", "e2e"] + (["contract"] if fuzzes_contract(answers) else []) if answers["include_app"] else []
+    return [*app, "docs", "manifests"]
+
+
 def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list[EnvVar],
              alerts: dict[str, str]) -> dict[str, Any]:
     environments = [environment_settings(answers, name) for name in ENVIRONMENTS]
@@ -284,4 +290,5 @@ def delivery(answers: Mapping[str, Any], services: list[Service], env_vars: list
         "lockfile": LOCKFILE,
         "lockfile_missing": LOCKFILE_MISSING,
         "pinned_overlay": PINNED_OVERLAY,
+        "checks": check_jobs(answers),
     }
