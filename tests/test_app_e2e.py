@@ -76,7 +76,7 @@ RENDERS = [
         "architecture": "modular-monolith", "database": "mysql", "http_adapter": "fastify", "cache": True,
         "message_broker": "rabbitmq", "cqrs": True, "node_version": "24",
         "bounded_contexts": ["orders", "payments", "shipping"], "api_styles": ["rest", "grpc", "websocket"],
-    }, stop=("redis", "redis"), fuzz=True),
+    }, stop=("mysql", "database"), fuzz=True),
     # gRPC between services: each consumer reads the record its event names from the owner (calls.py).
     Render("app-microservices-pg-fastify-nats-grpc", {
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
@@ -278,15 +278,27 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
         # A forbidden import: one module reaching into another module's internals.
         intruder = project / "src" / "modules" / contexts[1] / "intruder.ts"
         intruder.write_text(
-            f"import {{ {contexts[0].title()}Repository }} from "
-            f"'../{contexts[0]}/infrastructure/{contexts[0][:-1]}.repository';\n"
-            f"export const leak = {contexts[0].title()}Repository;\n", encoding="utf-8")
+            f"import {{ TypeOrm{contexts[0].title()}Repository }} from "
+            f"'../{contexts[0]}/infrastructure/typeorm-{contexts[0][:-1]}.repository';\n"
+            f"export const leak = TypeOrm{contexts[0].title()}Repository;\n", encoding="utf-8")
         try:
             forbidden = npm(project, env, "run", "lint:arch")
         finally:
             intruder.unlink()
         assert forbidden.returncode != 0, "lint:arch accepted an import of another module's internals"
         assert "module-internals" in forbidden.stdout + forbidden.stderr
+        # A use case reaching past its port to the adapter.
+        inward = project / "src" / "modules" / contexts[0] / "application" / "adapter.ts"
+        inward.write_text(
+            f"import {{ TypeOrm{contexts[0].title()}Repository }} from "
+            f"'../infrastructure/typeorm-{contexts[0][:-1]}.repository';\n"
+            f"export const adapter = TypeOrm{contexts[0].title()}Repository;\n", encoding="utf-8")
+        try:
+            outward = npm(project, env, "run", "lint:arch")
+        finally:
+            inward.unlink()
+        assert outward.returncode != 0, "lint:arch accepted an import of an adapter from the application layer"
+        assert "layers-inward" in outward.stdout + outward.stderr
 
     servers = start_or_skip(Servers(*kinds_for_answers(answers)))
     try:
@@ -350,6 +362,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 timings["fuzz"] = round(time.monotonic() - began, 1)
             if render.broker_round_trip:
                 check_round_trip(apps, database, databases, contexts, microservices, bool(calls))
+            if answers.get("cache") and answers.get("message_broker") != "redis":
+                check_ready_without_redis(render, apps, servers)
             check_readiness_names_stopped_server(render, apps, servers)
         finally:
             codes = {svc: app.terminate() for svc, app in apps.items()}
@@ -599,7 +613,29 @@ def check_readiness_names_stopped_server(render: Render, apps: dict[str | None, 
         response = eventually(down, 30)
         assert key in response.json()["error"], response.body
         assert http("GET", f"{app.url}/health/live").status == 200
-        if kind == "redis" and "websocket" in render.answers.get("api_styles", []):
+    finally:
+        servers[kind].start()
+
+
+def check_ready_without_redis(render: Render, apps: dict[str | None, App], servers: Servers) -> None:
+    """The shared Redis (cache, rate limits) is reported in readiness but never fails it (issue 19)."""
+    app = next(iter(apps.values()))
+    servers["redis"].stop()
+    try:
+        def reported() -> Response | None:
+            response = http("GET", f"{app.url}/health/ready", timeout=15)
+            details = response.json().get("details", {}) if response.body else {}
+            return response if details.get("redis", {}).get("connected") is False else None
+        response = eventually(reported, 30)
+        assert response.status == 200, response.body
+        assert response.json()["details"]["database"]["status"] == "up", response.body
+        metrics = http("GET", f"{app.url}/metrics")
+        assert re.search(r"^redis_connected 0$", metrics.body.decode(), re.M), metrics.body[-2000:]
+        context = render.answers["bounded_contexts"][0]
+        token = jwt("https://issuer.e2e", "e2e")
+        listed = http("GET", f"{app.url}/api/v1/{context}", token=token)
+        assert listed.status == 200, f"a read failed while Redis was down: {listed.body}"
+        if "websocket" in render.answers.get("api_styles", []):
             # A domain event while Redis is down: the Socket.IO Redis adapter publishes it, and a failed
             # publish would end the process (the adapter does not handle it); the app must stay up.
             context = render.answers["bounded_contexts"][0]
@@ -610,4 +646,8 @@ def check_readiness_names_stopped_server(render: Render, apps: dict[str | None, 
             assert app.process.poll() is None, f"the app ended while Redis was down:\n{app.tail()}"
             assert http("GET", f"{app.url}/health/live").status == 200
     finally:
-        servers[kind].start()
+        servers["redis"].start()
+    def connected() -> Response | None:
+        response = http("GET", f"{app.url}/health/ready", timeout=15)
+        return response if response.json().get("details", {}).get("redis", {}).get("connected") else None
+    eventually(connected, 30)

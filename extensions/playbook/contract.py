@@ -105,12 +105,15 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
     npm = stack_manifest()["npm"]
     styles = set(answers["api_styles"])
     runtime = [
-        "@nestjs/common", "@nestjs/core", f"@nestjs/platform-{answers['http_adapter']}", "@nestjs/terminus",
+        "@nestjs/common", "@nestjs/config", "@nestjs/core", f"@nestjs/platform-{answers['http_adapter']}",
+        "@nestjs/terminus",
         "@nestjs/throttler", "@nestjs/typeorm", "@opentelemetry/api", "@opentelemetry/sdk-node",
         "@opentelemetry/auto-instrumentations-node", "@opentelemetry/exporter-trace-otlp-proto",
-        "class-transformer", "class-validator", "helmet", "jose", "nestjs-pino", "pino", "pino-http",
-        "prom-client", "reflect-metadata", "rxjs", "typeorm", DATABASES[answers["database"]]["driver"],
+        "class-transformer", "class-validator", "jose", "nestjs-pino", "pino", "pino-http", "prom-client",
+        "reflect-metadata", "rxjs", "typeorm", "zod", DATABASES[answers["database"]]["driver"],
     ]
+    # helmet's security headers: its Fastify plugin, or the Express middleware itself.
+    runtime.append("@fastify/helmet" if answers["http_adapter"] == "fastify" else "helmet")
     if answers["http_adapter"] == "fastify":
         # The JSON body parser Fastify uses itself (prototype poisoning refused), called by json-body.ts.
         runtime.append("secure-json-parse")

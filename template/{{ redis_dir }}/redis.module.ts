@@ -4,6 +4,7 @@ import { HealthIndicatorService, TerminusModule } from '@nestjs/terminus';
 import { Redis } from 'ioredis';
 import { ENV } from '../config/env';
 import type { Env } from '../config/env';
+import { MetricsService } from '../metrics/metrics.service';
 import { REDIS } from './redis.constants';
 import { RedisHealthIndicator } from './redis.health';
 
@@ -28,9 +29,9 @@ import { RedisHealthIndicator } from './redis.health';
     },
     {
       provide: RedisHealthIndicator,
-      inject: [REDIS, HealthIndicatorService],
-      useFactory: (redis: Redis, health: HealthIndicatorService) =>
-        new RedisHealthIndicator(redis, health),
+      inject: [REDIS, HealthIndicatorService, MetricsService],
+      useFactory: (redis: Redis, health: HealthIndicatorService, metrics: MetricsService) =>
+        new RedisHealthIndicator(redis, health, metrics.registry),
     },
   ],
   exports: [REDIS, RedisHealthIndicator],

@@ -1,10 +1,12 @@
-import { Global, Module } from '@nestjs/common';
-import { ENV, validateEnv } from './env';
+import { Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { envConfig } from './env';
 
-/** Validates the environment once, when the application starts, and shares the result. */
-@Global()
+/**
+ * @nestjs/config with the validated configuration (env.ts). The process environment is the only
+ * source: no .env file is read (locally, `.env` is exported into the shell, as the README shows).
+ */
 @Module({
-  providers: [{ provide: ENV, useFactory: () => validateEnv(process.env) }],
-  exports: [ENV],
+  imports: [ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, load: [envConfig] })],
 })
 export class PlatformConfigModule {}

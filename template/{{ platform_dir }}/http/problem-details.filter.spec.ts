@@ -8,6 +8,7 @@ import type { HttpAdapterHost } from '@nestjs/core';
 import { jest } from '@jest/globals';
 import type { Env } from '../config/env';
 import { PROBLEM_JSON, ProblemDetailsFilter, toProblem } from './problem-details.filter';
+import { NotFoundError } from '../errors/application-errors';
 
 describe('problem details', () => {
   it('lists validation messages', () => {
@@ -35,6 +36,15 @@ describe('problem details', () => {
     expect(toProblem(new NotFoundException('item 1 not found'), true).detail).toBe(
       'item 1 not found',
     );
+  });
+
+  it('answers 404 with the message of a NotFoundError of a use case', () => {
+    const problem = toProblem(new NotFoundError('item 1 does not exist'), true, '/items/1');
+    expect(problem).toMatchObject({
+      status: 404,
+      title: 'Not Found',
+      detail: 'item 1 does not exist',
+    });
   });
 
   it('hides internal errors in production', () => {

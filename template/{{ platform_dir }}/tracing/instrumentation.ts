@@ -1,16 +1,13 @@
 /**
- * OpenTelemetry tracing, started before Nest is loaded (main.ts imports this file first).
- * Configured only by the standard OTEL_* variables; off unless OTEL_EXPORTER_OTLP_ENDPOINT
- * (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, or when OTEL_SDK_DISABLED=true.
+ * OpenTelemetry tracing: the SDK with the automatic instrumentations, exporting spans over OTLP.
+ * Configured only by the standard OTEL_* variables. enable-tracing.ts loads this file, and with it
+ * the SDK, only when an exporter is configured.
  */
 import { getNodeAutoInstrumentations } from '@opentelemetry/auto-instrumentations-node';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 
-const endpoint =
-  process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
-
-if (endpoint && process.env.OTEL_SDK_DISABLED !== 'true') {
+export function startTracing(): void {
   const sdk = new NodeSDK({
     traceExporter: new OTLPTraceExporter(),
     instrumentations: [

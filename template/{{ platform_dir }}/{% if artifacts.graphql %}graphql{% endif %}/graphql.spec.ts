@@ -1,4 +1,5 @@
 import { Reflector } from '@nestjs/core';
+import { ThrottlerStorageService } from '@nestjs/throttler';
 import { ExecutionContextHost } from '@nestjs/core/internal';
 import type { ExecutionContext } from '@nestjs/common';
 import type { ComplexityEstimatorArgs, GraphQLSchemaHost } from '@nestjs/graphql';
@@ -17,7 +18,6 @@ import {
 import depthLimit from 'graphql-depth-limit';
 import type { Env } from '../config/env';
 import { isCallerFacing, requestOf, responseOf } from '../http/execution-context';
-import { MemoryThrottlerStorage } from '../throttling/memory-throttler.storage';
 import { PlatformThrottlerGuard } from '../throttling/platform-throttler.guard';
 import { throttlerOptions } from '../throttling/throttler-options';
 import { ComplexityPlugin, MAX_COMPLEXITY } from './complexity.plugin';
@@ -159,7 +159,7 @@ describe('PlatformThrottlerGuard', () => {
       return this.getRequestResponse(context);
     }
   }
-  const storage = new MemoryThrottlerStorage();
+  const storage = new ThrottlerStorageService();
   const env = { RATE_LIMIT_PER_MINUTE: 10 } as Env;
   const guard = new Guard(throttlerOptions(env, storage), storage, new Reflector());
 
