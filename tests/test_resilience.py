@@ -63,7 +63,10 @@ def test_the_code_and_manifests_print_the_limits(rendered: Path) -> None:
     else:
         expected.pop(f"{platform}/http/bootstrap.ts")
     if answers["auth"] == "oidc":
-        expected[f"{platform}/security/token-verifier.ts"] = [f"AbortSignal.timeout({LIMITS['oidc_discovery_ms']})"]
+        expected[f"{platform}/security/issuer-client.ts"] = [
+            f"const TIMEOUT_MS = {LIMITS['oidc_discovery_ms']};", f"const ATTEMPTS = {LIMITS['oidc_attempts']};",
+            f"const BACKOFF_MS = {LIMITS['oidc_backoff_ms']};", f"volumeThreshold: {LIMITS['oidc_breaker_volume']},",
+            f"resetTimeout: {LIMITS['oidc_breaker_reset_ms']},"]
     missing = [f"{path}: {needle}" for path, needles in expected.items() for needle in needles
                if needle not in _read(rendered, path)]
     assert not missing, f"limits of resilience.yml not printed: {missing}"

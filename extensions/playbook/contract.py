@@ -134,6 +134,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             runtime += API_STYLE_PACKAGES[style]
     if "graphql" in styles:
         runtime.append(GRAPHQL_INTEGRATIONS[answers["http_adapter"]])
+    if answers["auth"] == "oidc":
+        runtime.append("opossum")  # the circuit breaker in front of the issuer
     if "websocket" in styles and needs_redis(answers):
         runtime.append("@socket.io/redis-adapter")
     dev = [
@@ -145,6 +147,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         dev.append("dependency-cruiser")
     if "graphql" in styles:
         dev.append("@types/graphql-depth-limit")
+    if answers["auth"] == "oidc":
+        dev.append("@types/opossum")
     if "websocket" in styles and answers["include_app"]:
         dev.append("socket.io-client")  # the e2e tests' client
     if "grpc" in styles and answers["include_app"]:
