@@ -1,23 +1,29 @@
 #!/usr/bin/env python3
-"""Performance of the generated app against a bare NestJS app (issue 4; a script, not a timed test).
+"""Performance of the generated app against a bare NestJS app (issues 4 and 19; a script, not a timed test).
 
 It renders the template with its default answers, installs and builds the app, starts PostgreSQL (and whatever
-else the defaults need) from tests/servers/, runs the migrations and starts the app with `npm run start:prod`
-(NODE_ENV=production, LOG_LEVEL=info, as deployed). Beside it runs a bare NestJS app: the same node_modules (so
-the same NestJS version and HTTP adapter), one GET route returning JSON. autocannon (tests/node, 9.0.0) then
-drives, alternating in the same run, for --duration seconds with --connections connections each:
+else the defaults need) from tests/servers/, runs the migrations, times --starts cold starts of the app to its
+first ready answer and reads its idle RSS (tracing off), then starts it with `npm run start:prod`
+(NODE_ENV=production, LOG_LEVEL=info, as deployed). Beside it runs a bare NestJS app on the same node_modules
+(so the same NestJS version and HTTP adapter): GET / returns JSON, and GET /api/v1/<context>/:id reads the first
+context's record the idiomatic way (@nestjs/typeorm, findOneBy; no token, logging, headers or validation).
+autocannon (tests/node, 9.0.0) then drives, alternating in the same run, for --duration seconds with
+--connections connections each:
 
-    bare  GET /                         the baseline
+    bare  GET /                         the baseline of the probe
     app   GET /health/live              the probe: the adapter's request hooks (security headers, request id)
-    app   GET /api/v1/<context>/<id>    a database-backed read of one bounded context (token, DB query)
+    bare  GET /api/v1/<context>/:id     the baseline of the read: findOneBy, nothing else
+    app   GET /api/v1/<context>/:id     the same read in the generated app (token, logging, rate limit, ...)
     app   POST /graphql <entity>(id)    the same read as a GraphQL query, when the answers include graphql
 
 Every response latency is recorded (autocannon's own summary has no p95), and the script prints req/s,
-p50/p95/p99 per target and the ratios generated/bare, and checks the issue's targets: the database-backed
-GET's p95 at most p95_latency_ms/10, and /health/live throughput at least 0.8 of the bare app's.
+p50/p95/p99 per target and the ratios, and checks issue 19's targets: the authenticated database GET at least
+0.8 of the bare read's throughput and at most 1.25 times its p95, /health/live at least 0.8 of bare's
+throughput, start to ready at most 1.5 s and idle RSS at most 160 MiB.
 
-    .venv/bin/python scripts/bench_app.py [--duration 15] [--connections 50] [--rounds 2] [--json out.json]
-        [--answers '{"api_styles": ["rest", "graphql", "grpc", "websocket"]}'] [--baseline-answers '{}']
+    .venv/bin/python scripts/bench_app.py [--duration 15] [--connections 50] [--rounds 2] [--starts 3]
+        [--json out.json] [--answers '{"api_styles": ["rest", "graphql", "grpc", "websocket"]}']
+        [--baseline-answers '{}']
 
 With --baseline-answers a second generated app (those answers over the defaults) runs beside the first, and its
 database GET alternates with the other targets: the ratio says what the first answers cost on the same read.
