@@ -362,6 +362,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 timings["fuzz"] = round(time.monotonic() - began, 1)
             if render.broker_round_trip:
                 check_round_trip(apps, database, databases, contexts, microservices, bool(calls))
+            if answers.get("cache") and "rest" in answers.get("api_styles", ["rest"]):
+                check_cache(render, apps, database, contexts, microservices)
             if answers.get("cache") and answers.get("message_broker") != "redis":
                 check_ready_without_redis(render, apps, servers)
             check_readiness_names_stopped_server(render, apps, servers)
@@ -602,6 +604,43 @@ def check_round_trip(apps: dict[str | None, App], database: Any, databases: dict
             assert not any("updatedAt" in p for p in payloads), payloads
 
 
+def check_cache(render: Render, apps: dict[str | None, App], database: Any, contexts: list[str],
+                microservices: bool) -> None:
+    """cache: true (issue 19): the second read by id is answered from Redis, with no SELECT reaching the
+    database (MySQL's Com_select counter), and an update evicts the entry, so the next read shows it."""
+    assert render.answers["database"] == "mysql", "the query count reads MySQL's Com_select"
+    context = contexts[0]
+    app = apps[context if microservices else None]
+    token = jwt("https://issuer.e2e", "e2e")
+    api = f"{app.url}/api/v1/{context}"
+    created = http("POST", api, {"name": "cached read"}, token)
+    assert created.status == 201, created.body
+    item = f"{api}/{created.json()['id']}"
+    time.sleep(1)  # past the create's own work (its integration event, the consumer's inbox row)
+
+    def selects() -> int:
+        return int(database.query("SHOW GLOBAL STATUS LIKE 'Com_select'")[0][1])
+
+    def selects_during(action: Any) -> tuple[Any, int]:
+        before = selects()
+        result = action()
+        return result, selects() - before
+
+    _, idle = selects_during(lambda: None)  # what reading the counter costs by itself
+    first, missed = selects_during(lambda: http("GET", item, token=token))
+    assert first.status == 200, first.body
+    assert missed > idle, f"the first read reached no SELECT ({missed} against {idle} idle): the count sees nothing"
+    hits = [selects_during(lambda: http("GET", item, token=token)) for _ in range(3)]
+    assert all(response.status == 200 and response.json() == first.json() for response, _ in hits), hits
+    assert any(count == idle for _, count in hits), (
+        f"every cached read reached the database: {[count for _, count in hits]} SELECTs against {idle} idle")
+    renamed = http("PATCH", item, {"name": "renamed after caching"}, token)
+    assert renamed.status == 200, renamed.body
+    after = http("GET", item, token=token)
+    assert after.status == 200 and after.json()["name"] == "renamed after caching", (
+        f"the update did not evict the cached read: {after.body!r}")
+
+
 def check_readiness_names_stopped_server(render: Render, apps: dict[str | None, App], servers: Servers) -> None:
     kind, key = render.stop
     app = next(iter(apps.values()))
@@ -635,6 +674,8 @@ def check_ready_without_redis(render: Render, apps: dict[str | None, App], serve
         token = jwt("https://issuer.e2e", "e2e")
         listed = http("GET", f"{app.url}/api/v1/{context}", token=token)
         assert listed.status == 200, f"a read failed while Redis was down: {listed.body}"
+        one = http("GET", f"{app.url}/api/v1/{context}/{listed.json()['items'][0]['id']}", token=token)
+        assert one.status == 200, f"a read by id (cached) failed while Redis was down: {one.body}"
         if "websocket" in render.answers.get("api_styles", []):
             # A domain event while Redis is down: the Socket.IO Redis adapter publishes it, and a failed
             # publish would end the process (the adapter does not handle it); the app must stay up.

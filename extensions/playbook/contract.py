@@ -43,6 +43,8 @@ def env_vars(answers: Mapping[str, Any], database_name: str, calls: Sequence[Grp
     ]
     if needs_redis(answers):
         env.append(EnvVar("REDIS_URL", True, redis_url("localhost", image_port("redis")), "Redis connection URL"))
+    if answers["cache"]:
+        env.append(EnvVar("CACHE_TTL_SECONDS", False, "60", "seconds a record read by id stays cached", default="60"))
     broker = answers["message_broker"]
     if broker not in ("none", "redis"):
         example = broker_url(broker, "localhost", image_port(BROKERS[broker]["image"]))
@@ -128,6 +130,8 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         runtime.append("@nestjs/microservices")
     if needs_redis(answers):
         runtime.append("ioredis")
+    if answers["cache"]:
+        runtime += ["@nestjs/cache-manager", "cache-manager", "@keyv/redis"]  # cached reads by id
     runtime += BROKER_PACKAGES.get(answers["message_broker"], [])
     for style in ("graphql", "grpc", "websocket"):
         if style in styles:
