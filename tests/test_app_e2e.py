@@ -275,30 +275,22 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
     if answers["architecture"] == "modular-monolith":
         began = time.monotonic()
         step("lint:arch", npm(project, env, "run", "lint:arch"), timings, began)
-        # A forbidden import: one module reaching into another module's internals.
-        intruder = project / "src" / "modules" / contexts[1] / "intruder.ts"
-        intruder.write_text(
-            f"import {{ TypeOrm{contexts[0].title()}Repository }} from "
-            f"'../{contexts[0]}/infrastructure/typeorm-{contexts[0][:-1]}.repository';\n"
-            f"export const leak = TypeOrm{contexts[0].title()}Repository;\n", encoding="utf-8")
-        try:
-            forbidden = npm(project, env, "run", "lint:arch")
-        finally:
-            intruder.unlink()
-        assert forbidden.returncode != 0, "lint:arch accepted an import of another module's internals"
-        assert "module-internals" in forbidden.stdout + forbidden.stderr
-        # A use case reaching past its port to the adapter.
-        inward = project / "src" / "modules" / contexts[0] / "application" / "adapter.ts"
-        inward.write_text(
-            f"import {{ TypeOrm{contexts[0].title()}Repository }} from "
-            f"'../infrastructure/typeorm-{contexts[0][:-1]}.repository';\n"
-            f"export const adapter = TypeOrm{contexts[0].title()}Repository;\n", encoding="utf-8")
-        try:
-            outward = npm(project, env, "run", "lint:arch")
-        finally:
-            inward.unlink()
-        assert outward.returncode != 0, "lint:arch accepted an import of an adapter from the application layer"
-        assert "layers-inward" in outward.stdout + outward.stderr
+        adapter = f"TypeOrm{contexts[0].title()}Repository"
+        adapter_file = f"infrastructure/typeorm-{contexts[0][:-1]}.repository"
+        modules = project / "src" / "modules"
+        # One module reaching into another module's internals; a use case reaching past its port.
+        for intruder, source, rule in [
+            (modules / contexts[1] / "intruder.ts", f"../{contexts[0]}/{adapter_file}", "module-internals"),
+            (modules / contexts[0] / "application" / "adapter.ts", f"../{adapter_file}", "layers-inward"),
+        ]:
+            intruder.write_text(f"import {{ {adapter} }} from '{source}';\nexport const leak = {adapter};\n",
+                                encoding="utf-8")
+            try:
+                forbidden = npm(project, env, "run", "lint:arch")
+            finally:
+                intruder.unlink()
+            assert forbidden.returncode != 0, f"lint:arch accepted {intruder.relative_to(project)} ({rule})"
+            assert rule in forbidden.stdout + forbidden.stderr
 
     servers = start_or_skip(Servers(*kinds_for_answers(answers)))
     try:
