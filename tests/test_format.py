@@ -95,7 +95,7 @@ def test_prettier_pins_agree() -> None:
     assert tools.get("prettier") == STACK_PRETTIER, (tools.get("prettier"), STACK_PRETTIER)
     assert contract.npm_dependencies({
         "api_styles": ["rest"], "message_broker": "none", "http_adapter": "fastify", "database": "postgresql",
-        "cqrs": False, "cache": False, "architecture": "monolith", "node_version": "24",
+        "cqrs": False, "cache": False, "architecture": "monolith", "node_version": "24", "auth": "jwt",
     })["dev"]["prettier"] == STACK_PRETTIER
 
 

@@ -74,6 +74,9 @@ def directories(answers: Mapping[str, Any]) -> dict[str, str]:
         "platform_dir": platform,
         "messaging_dir": f"{platform}/messaging" if has_broker(answers) else "",
         "redis_dir": f"{platform}/redis" if needs_redis(answers) else "",
+        # the cached reads by id (cache: true); the in-process domain events (without @nestjs/cqrs)
+        "cache_dir": f"{platform}/cache" if answers["cache"] else "",
+        "events_dir": "" if answers["cqrs"] else f"{platform}/events",
         # the one app of a monolith or modular monolith; microservices have one app per context
         "single_app_dir": "" if is_microservices(answers) else "src",
     }

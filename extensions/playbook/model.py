@@ -90,6 +90,8 @@ class Model:
     platform_dir: str
     messaging_dir: str
     redis_dir: str
+    cache_dir: str
+    events_dir: str
     single_app_dir: str
     e2e_suites: list[dict[str, Any]]
     broker_modules: list[dict[str, Any]]
