@@ -356,6 +356,12 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 check_round_trip(apps, database, databases, contexts, microservices, bool(calls))
             if answers.get("cache") and "rest" in answers.get("api_styles", ["rest"]):
                 check_cache(render, apps, database, contexts, microservices)
+            if answers["message_broker"] == "rabbitmq":
+                began = time.monotonic()
+                check_events_survive_broker_outage(render, apps, servers, database, databases, contexts,
+                                                   microservices)
+                check_poison_event(project, env, render, servers, database, databases, contexts, microservices)
+                timings["delivery faults"] = round(time.monotonic() - began, 1)
             if answers.get("cache") and answers.get("message_broker") != "redis":
                 check_ready_without_redis(render, apps, servers)
             check_readiness_names_stopped_server(render, apps, servers)
@@ -594,6 +600,106 @@ def check_round_trip(apps: dict[str | None, App], database: Any, databases: dict
             assert "could not read" not in apps[consumer].tail(20000)
         else:
             assert not any("updatedAt" in p for p in payloads), payloads
+
+
+def pending_events(app: App) -> int:
+    """The producer's outbox backlog as /metrics reports it (outbox_pending_events)."""
+    text = http("GET", f"{app.url}/metrics").body.decode()
+    found = re.search(r"^outbox_pending_events (\d+)$", text, re.M)
+    assert found, "no outbox_pending_events on /metrics"
+    return int(found.group(1))
+
+
+def check_events_survive_broker_outage(render: Render, apps: dict[str | None, App], servers: Servers,
+                                       database: Any, databases: dict[str | None, str], contexts: list[str],
+                                       microservices: bool) -> None:
+    """Issue 19, the transactional outbox: with the broker stopped, creates still answer 201 and their
+    events wait in the outbox; once the broker is back the relay publishes them and the consumer records
+    each one, once, in its inbox. None is lost."""
+    producer, consumer = contexts[0], contexts[1 % len(contexts)]
+    app = apps[producer if microservices else None]
+    token = jwt("https://issuer.e2e", "e2e")
+    broker = render.answers["message_broker"]
+    servers[broker].stop()
+    try:
+        ids = []
+        for n in range(3):
+            created = http("POST", f"{app.url}/api/v1/{producer}", {"name": f"during the outage {n}"}, token)
+            assert created.status == 201, f"a create failed while the broker was down: {created.body!r}"
+            ids.append(created.json()["id"])
+        waiting = pending_events(app)
+        assert waiting >= 3, f"{waiting} events pending in the outbox during the outage, expected at least 3"
+    finally:
+        servers[broker].start()
+    db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
+
+    def delivered() -> list[str] | None:
+        rows = database.query(f"SELECT payload FROM integration_inbox WHERE consumer = '{consumer}' "
+                              f"AND type = '{producer}.created'", db_name)
+        found = [json.loads(row[0])["id"] for row in rows]
+        return found if all(i in found for i in ids) else None
+    try:
+        found = eventually(delivered, 60, 0.5)
+    except AssertionError:
+        raise AssertionError(f"events created during the outage never reached {consumer}\n{app.tail(3000)}")
+    assert all(found.count(i) == 1 for i in ids), found
+    eventually(lambda: pending_events(app) == 0 or None, 20)
+
+
+# Publishes a message that breaks the event's schema straight to the consumer's queue, as Nest's RMQ
+# client frames an event, then waits for it in the dead-letter queue and prints its reason header.
+POISON_CLIENT = """
+const amqp = require('amqplib');
+const [url, queue, pattern] = process.argv.slice(2);
+const pause = () => new Promise((resolve) => setTimeout(resolve, 200));
+(async () => {
+  const connection = await amqp.connect(url);
+  connection.on('error', () => undefined);
+  const channel = await connection.createConfirmChannel();
+  const poison = { id: 'poison-1', type: pattern, source: 'e2e', occurredAt: 'yesterday', data: {} };
+  channel.sendToQueue(queue, Buffer.from(JSON.stringify({ pattern, data: poison })), { persistent: true });
+  await channel.waitForConfirms();
+  // The app declares the dead-letter queue; a check of a queue that does not exist closes its channel.
+  for (let attempt = 0; attempt < 100; attempt++, await pause()) {
+    const probe = await connection.createChannel();
+    probe.on('error', () => undefined);
+    const dead = await probe.checkQueue(`${queue}.dead-letter`).then(
+      () => probe.get(`${queue}.dead-letter`, { noAck: true }),
+      () => false,
+    );
+    if (dead) {
+      console.log(JSON.stringify({ body: JSON.parse(dead.content.toString()), headers: dead.properties.headers }));
+      break;
+    }
+    await probe.close().catch(() => undefined);
+  }
+  await connection.close();
+})();
+"""
+
+
+def check_poison_event(project: Path, env: dict[str, str], render: Render, servers: Servers, database: Any,
+                       databases: dict[str | None, str], contexts: list[str], microservices: bool) -> None:
+    """Issue 19: an event that breaks its schema goes to the consumer queue's dead letter with the reason,
+    and leaves no inbox row."""
+    producer, consumer = contexts[0], contexts[1 % len(contexts)]
+    project_slug = answers_of(project)["project_slug"]
+    queue = f"{project_slug}.{consumer if microservices else 'events'}"
+    script = project / "poison-client.cjs"
+    script.write_text(POISON_CLIENT, encoding="utf-8")
+    try:
+        result = run(["node", script.name, servers["rabbitmq"].url, queue, f"{producer}.created"], cwd=project,
+                     env={**os.environ, **env}, timeout=60)
+    finally:
+        script.unlink()
+    assert result.returncode == 0 and result.stdout.strip(), f"{result.stdout}\n{result.stderr}"
+    dead = json.loads(result.stdout.strip().splitlines()[-1])
+    assert dead["body"]["data"]["id"] == "poison-1", dead
+    reason = dead["headers"]["x-dead-letter-reason"]
+    assert "occurredAt" in reason and "data.id" in reason, reason
+    db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
+    rows = database.query("SELECT id FROM integration_inbox WHERE id = 'poison-1'", db_name)
+    assert rows == [], rows
 
 
 def check_cache(render: Render, apps: dict[str | None, App], database: Any, contexts: list[str],

@@ -28,14 +28,15 @@ DATABASES: dict[str, dict[str, str]] = {
 # url_security: the connection URL carries TLS (rediss://, amqps://, tls://) and the credentials;
 # the Kafka client takes a bare bootstrap list and the generated options set neither ssl nor sasl.
 # url_secret: the URL holds credentials, so it lives in the Secret (else in the ConfigMap).
+# otel_system: messaging.system of the consumer spans (OpenTelemetry's semantic conventions).
 BROKERS: dict[str, dict[str, Any]] = {
-    "redis": {"label": "Redis Pub/Sub", "transport": "REDIS", "image": "redis", "scheme": "redis",
+    "redis": {"label": "Redis Pub/Sub", "transport": "REDIS", "image": "redis", "scheme": "redis", "otel_system": "redis",
               "url_security": True, "url_secret": True},
-    "rabbitmq": {"label": "RabbitMQ", "transport": "RMQ", "image": "rabbitmq", "scheme": "amqp",
+    "rabbitmq": {"label": "RabbitMQ", "transport": "RMQ", "image": "rabbitmq", "scheme": "amqp", "otel_system": "rabbitmq",
               "url_security": True, "url_secret": True},
-    "nats": {"label": "NATS", "transport": "NATS", "image": "nats", "scheme": "nats",
+    "nats": {"label": "NATS", "transport": "NATS", "image": "nats", "scheme": "nats", "otel_system": "nats",
               "url_security": True, "url_secret": False},
-    "kafka": {"label": "Apache Kafka", "transport": "KAFKA", "image": "kafka", "scheme": "kafka",
+    "kafka": {"label": "Apache Kafka", "transport": "KAFKA", "image": "kafka", "scheme": "kafka", "otel_system": "kafka",
               "url_security": False, "url_secret": False},
 }
 # Brokers whose address is not a secret: the ConfigMap's placeholder, which an overlay points at

@@ -30,6 +30,10 @@ def telemetry(answers: Mapping[str, Any]) -> dict[str, Any]:
         "http_duration_histogram": "http_request_duration_seconds",
         "http_labels": ["method", "route", "status_code"],
         "http_buckets": sorted({*HTTP_DURATION_BUCKETS, objective}),
+        # The transactional outbox (message broker renders): its backlog, which OutboxBacklog reads.
+        "outbox_pending": "outbox_pending_events",
+        "outbox_oldest_age": "outbox_oldest_pending_age_seconds",
+        "outbox_published": "outbox_published_total",
     }
 
 

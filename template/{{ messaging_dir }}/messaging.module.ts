@@ -7,23 +7,30 @@ import { ENV } from '../config/env';
 import type { Env } from '../config/env';
 import { brokerClientOptions } from './broker-options';
 import { BrokerHealthIndicator } from './broker.health';
+import { ConsumerInterceptor } from './consumer.interceptor';
 import { InboxEntry } from './inbox.entity';
 import { InboxService } from './inbox.service';
 import { BROKER_CLIENT, IntegrationEvents } from './integration-events';
+import { Outbox } from './outbox';
+import { OutboxMessage } from './outbox.entity';
+import { OutboxRelay } from './outbox.relay';
 
 export interface MessagingOptions {
   /** Where this service's integration events are sent (a queue name for RabbitMQ). */
   publishTo: string;
 }
 
-/** The broker client, the inbox of consumed events and the broker's readiness check. */
+/**
+ * Integration events: the outbox and its relay to the broker, the inbox of consumed events, the
+ * consumers' interceptor and the broker's readiness check.
+ */
 @Global()
 @Module({})
 export class MessagingModule {
   static forRoot(options: MessagingOptions): DynamicModule {
     return {
       module: MessagingModule,
-      imports: [TerminusModule, TypeOrmModule.forFeature([InboxEntry])],
+      imports: [TerminusModule, TypeOrmModule.forFeature([InboxEntry, OutboxMessage])],
       providers: [
         {
           provide: BROKER_CLIENT,
@@ -32,10 +39,13 @@ export class MessagingModule {
             ClientProxyFactory.create(brokerClientOptions(env, options.publishTo)),
         },
         IntegrationEvents,
+        OutboxRelay,
+        Outbox,
         InboxService,
+        ConsumerInterceptor,
         BrokerHealthIndicator,
       ],
-      exports: [IntegrationEvents, InboxService, BrokerHealthIndicator],
+      exports: [Outbox, InboxService, ConsumerInterceptor, BrokerHealthIndicator],
     };
   }
 }
