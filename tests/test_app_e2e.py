@@ -82,7 +82,7 @@ RENDERS = [
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
         "message_broker": "nats", "cqrs": False, "node_version": "24",
         "bounded_contexts": ["catalog", "orders", "payments"], "api_styles": ["rest", "graphql", "grpc"],
-    }, stop=("nats", "broker")),
+    }),
     # GraphQL without REST: no controller, no OpenAPI, GraphQL carries the e2e suite's requests.
     Render("app-monolith-pg-fastify-graphql-only", {
         "architecture": "monolith", "database": "postgresql", "http_adapter": "fastify", "cache": False,
@@ -93,7 +93,7 @@ RENDERS = [
         "architecture": "microservices", "database": "postgresql", "http_adapter": "fastify", "cache": False,
         "message_broker": "kafka", "cqrs": False, "node_version": "24",
         "bounded_contexts": ["orders", "billing"],
-    }, stop=("kafka", "broker")),
+    }),
 ]
 
 
@@ -362,6 +362,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                                                    microservices)
                 check_poison_event(project, env, render, servers, database, databases, contexts, microservices)
                 timings["delivery faults"] = round(time.monotonic() - began, 1)
+            elif answers["message_broker"] != "none":
+                check_ready_without_broker(render, apps, servers)
             if answers.get("cache") and answers.get("message_broker") != "redis":
                 check_ready_without_redis(render, apps, servers)
             check_readiness_names_stopped_server(render, apps, servers)
@@ -610,6 +612,31 @@ def pending_events(app: App) -> int:
     return int(found.group(1))
 
 
+def assert_ready_without_broker(app: App) -> None:
+    """The broker is reported in readiness (its client's state, the broker_connected gauge) but never fails
+    it: the service serves and its writes wait in the outbox (issue 19)."""
+    def reported() -> Response | None:
+        response = http("GET", f"{app.url}/health/ready", timeout=15)
+        details = response.json().get("details", {}) if response.body else {}
+        return response if details.get("broker", {}).get("connected") is False else None
+    response = eventually(reported, 30)
+    assert response.status == 200, response.body
+    metrics = http("GET", f"{app.url}/metrics").body.decode()
+    assert re.search(r"^broker_connected 0$", metrics, re.M), metrics[-2000:]
+
+
+def check_ready_without_broker(render: Render, apps: dict[str | None, App], servers: Servers) -> None:
+    broker = render.answers["message_broker"]
+    app = next(iter(apps.values()))
+    servers[broker].stop()
+    try:
+        assert_ready_without_broker(app)
+    finally:
+        servers[broker].start()
+    eventually(lambda: http("GET", f"{app.url}/health/ready", timeout=15).json()["details"]["broker"]["connected"]
+               or None, 60)
+
+
 def check_events_survive_broker_outage(render: Render, apps: dict[str | None, App], servers: Servers,
                                        database: Any, databases: dict[str | None, str], contexts: list[str],
                                        microservices: bool) -> None:
@@ -629,6 +656,7 @@ def check_events_survive_broker_outage(render: Render, apps: dict[str | None, Ap
             ids.append(created.json()["id"])
         waiting = pending_events(app)
         assert waiting >= 3, f"{waiting} events pending in the outbox during the outage, expected at least 3"
+        assert_ready_without_broker(app)
     finally:
         servers[broker].start()
     db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]

@@ -263,10 +263,13 @@ def test_copies_follow_the_events_and_their_consumers() -> None:
     answers = load_yaml(EXAMPLES / "finance-microservices-azure.yml")
     rows = model.build(answers).as_context()["record_copies"]["rows"]
     names = [row["name"] for row in rows]
-    assert names[:6] == ["`accounts.created` events", "Inbox of `ledger`", "`ledger.created` events",
-                         "Inbox of `payments`", "`payments.created` events", "Inbox of `accounts`"]
-    assert "database `ledger`" in rows[1]["where"] and "database `accounts`" in rows[5]["where"]
+    assert names[:9] == ["`accounts.created` events", "Outbox of `accounts`", "Inbox of `ledger`",
+                         "`ledger.created` events", "Outbox of `ledger`", "Inbox of `payments`",
+                         "`payments.created` events", "Outbox of `payments`", "Inbox of `accounts`"]
+    # the outbox in the producer's database, the inbox in the consumer's
+    assert "database `accounts`" in rows[1]["where"] and "database `ledger`" in rows[2]["where"]
+    assert "database `accounts`" in rows[8]["where"]
     none = model.build({**answers, "architecture": "monolith", "message_broker": "none"}).as_context()
-    assert not any("events" in row["name"] or "Inbox" in row["name"] for row in none["record_copies"]["rows"])
+    assert not any("events" in row["name"] or "box of" in row["name"] for row in none["record_copies"]["rows"])
     existing = model.build({**answers, "include_app": False}).as_context()
     assert existing["record_copies"]["rows"] == []

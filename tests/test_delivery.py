@@ -870,8 +870,9 @@ def test_alert_rules_encode_the_objectives(rendered: Path, delivery: DeliverySca
     assert set(groups) == {f"{s['name']}-slo" for s in data.services}
     for service in data.services:
         rules = {rule["alert"]: rule for rule in groups[f"{service['name']}-slo"]["rules"]}
+        outbox = {"OutboxBacklog"} if data.artifacts["broker"] and data.artifacts["app"] else set()
         assert set(rules) == {"ErrorBudgetFastBurn", "ErrorBudgetSlowBurn", "LatencyObjectiveMissed",
-                              "MetricsTargetDown"}
+                              "MetricsTargetDown", *outbox}
         fast = float(re.findall(r"> ([0-9.]+)", rules["ErrorBudgetFastBurn"]["expr"])[0])
         slow = float(re.findall(r"> ([0-9.]+)", rules["ErrorBudgetSlowBurn"]["expr"])[0])
         assert fast == pytest.approx(14.4 * budget) and slow == pytest.approx(6 * budget)
@@ -880,7 +881,9 @@ def test_alert_rules_encode_the_objectives(rendered: Path, delivery: DeliverySca
         assert le is not None and float(le.group(1)) == pytest.approx(bucket)
         for rule in rules.values():
             assert f'job="{service["name"]}"' in rule["expr"]
-            if rule["alert"] != "MetricsTargetDown":
+            if rule["alert"] == "OutboxBacklog":
+                assert f"{data.telemetry['outbox_oldest_age']}{{" in rule["expr"]
+            elif rule["alert"] != "MetricsTargetDown":
                 assert hist in rule["expr"]
             assert rule["labels"]["severity"] in ("critical", "warning")
 

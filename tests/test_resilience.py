@@ -58,8 +58,14 @@ def test_the_code_and_manifests_print_the_limits(rendered: Path) -> None:
         expected[f"{context['redis_dir']}/redis.health.ts"] = [f"withTimeout({LIMITS['redis_readiness_ms']})"]
     if context["artifacts"]["broker"]:
         messaging = context["messaging_dir"]
-        expected[f"{messaging}/broker.health.ts"] = [f"withTimeout({LIMITS['broker_readiness_ms']})"]
         expected[f"{messaging}/integration-events.ts"] = [f"timeout({LIMITS['publish_ms']})"]
+        expected[f"{messaging}/outbox.relay.ts"] = [
+            f"const {name.upper()} = {LIMITS['outbox_' + name]};" if name != "retention_hours" else
+            f"const RETENTION_MS = {LIMITS['outbox_retention_hours']} * 3_600_000;"
+            for name in ("batch", "poll_ms", "backoff_ms", "max_backoff_ms", "retention_hours")]
+        if answers["message_broker"] == "rabbitmq":
+            expected[f"{messaging}/broker-options.ts"] = [f"'x-delivery-limit': {LIMITS['consumer_attempts']},",
+                                                          f"prefetchCount: {LIMITS['consumer_prefetch']},"]
     else:
         expected.pop(f"{platform}/http/bootstrap.ts")
     if answers["auth"] == "oidc":

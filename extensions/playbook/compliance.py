@@ -27,6 +27,7 @@ from .features import has_broker, is_microservices, needs_redis
 from .registers import Registers
 from .registers import facts as register_facts
 from .registers import values as register_values
+from .resilience import limits
 
 GENERATED = "Generated"
 REQUIRED = "Required of the existing application"
@@ -275,11 +276,15 @@ def record_copies(answers: Mapping[str, Any], modules: Sequence[Module], service
             consumer = modules[(index + 1) % len(modules)]
             database = services[(index + 1) % len(modules)].database if is_microservices(answers) \
                 else services[0].database
+            producer_database = services[index].database if is_microservices(answers) else services[0].database
+            use_case = "handlers" if answers["cqrs"] else "service"
             local = {**printed, "event_type": module.integration_type, "event": module.event, "entity": module.entity,
                      "entity_kebab": module.entity_kebab, "module_slug": module.slug, "module_path": module.path,
                      "consumer_slug": consumer.slug, "consumer_path": consumer.path, "consumer_database": database,
+                     "producer_database": producer_database, "use_case_file": f"{module.path}/application/"
+                     f"{module.slug}.{use_case}.ts", "retention": str(limits()["outbox_retention_hours"]),
                      "broker_label": BROKERS[answers["message_broker"]]["label"], "broker_keeps": keeps["text"]}
-            for part, extra in (("event", broker), ("inbox", [])):
+            for part, extra in (("event", broker), ("outbox", []), ("inbox", [])):
                 found = copy_row(events[part], known, local, extra)
                 if found is not None:
                     rows.append(found)

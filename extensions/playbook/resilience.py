@@ -21,11 +21,13 @@ def limits() -> dict[str, int]:
     return dict(load_data("resilience")["limits"])
 
 
+def seconds(numbers: Mapping[str, int]) -> dict[str, str]:
+    """Each *_ms limit in seconds as the document prints it: publish_ms 5000 -> publish_s "5"."""
+    return {name[:-3] + "_s": f"{number / 1000:g}" for name, number in numbers.items() if name.endswith("_ms")}
+
+
 def _values(answers: Mapping[str, Any], numbers: Mapping[str, int]) -> dict[str, Any]:
-    values: dict[str, Any] = dict(numbers)
-    for name, number in numbers.items():
-        if name.endswith("_ms"):
-            values[name[:-3] + "_s"] = f"{number / 1000:g}"
+    values: dict[str, Any] = {**numbers, **seconds(numbers)}
     values["ready_out_s"] = numbers["readiness_period_s"] * numbers["readiness_failure_threshold"]
     values["database_label"] = DATABASES[answers["database"]]["label"]
     broker = answers["message_broker"]
@@ -65,4 +67,6 @@ def scenarios(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def resilience(answers: Mapping[str, Any]) -> dict[str, Any]:
-    return {"limits": limits(), "scenarios": scenarios(answers)}
+    """limits as the code prints them (milliseconds), and in seconds as the document prints them."""
+    numbers = limits()
+    return {"limits": numbers, "seconds": seconds(numbers), "scenarios": scenarios(answers)}

@@ -1,7 +1,11 @@
 import { jest } from '@jest/globals';
+import type { ClientProxy } from '@nestjs/microservices';
+import { HealthIndicatorService } from '@nestjs/terminus';
+import { BehaviorSubject } from 'rxjs';
 import type { DataSource, EntityManager } from 'typeorm';
 import { UnitOfWork } from '../database/unit-of-work';
 import { MetricsService } from '../metrics/metrics.service';
+import { BrokerHealthIndicator } from './broker.health';
 import { envelope, envelopeSchema } from './envelope';
 import type { IntegrationEnvelope } from './envelope';
 import { InboxService, InvalidEventError } from './inbox.service';
@@ -165,5 +169,24 @@ describe('InboxService', () => {
     expect(() => service.accept(broken, schema)).toThrow(InvalidEventError);
     expect(() => service.accept(broken, schema)).toThrow(/data\.id/);
     expect(() => service.accept('not an event', schema)).toThrow(InvalidEventError);
+  });
+});
+
+describe('BrokerHealthIndicator', () => {
+  it("reports the client's state without failing readiness, and as a gauge", async () => {
+    const status = new BehaviorSubject<string>('disconnected');
+    const connect = () => Promise.reject(new Error('broker down'));
+    const client = { status, connect } as unknown as ClientProxy;
+    const metrics = new MetricsService();
+    const indicator = new BrokerHealthIndicator(client, new HealthIndicatorService(), metrics);
+    indicator.onApplicationBootstrap();
+    expect(indicator.check('broker')).toEqual({
+      broker: { status: 'up', connected: false, state: 'disconnected' },
+    });
+    expect(await metrics.registry.metrics()).toMatch(/^broker_connected 0$/m);
+    status.next('connected');
+    expect(indicator.check('broker').broker).toMatchObject({ status: 'up', connected: true });
+    expect(await metrics.registry.metrics()).toMatch(/^broker_connected 1$/m);
+    indicator.onApplicationShutdown();
   });
 });
