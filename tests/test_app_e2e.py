@@ -40,7 +40,7 @@ from typing import Any
 import pytest
 from helpers import Renderer, answers_of, run
 from node_runtime import install_with_fresh_metadata, npm_env
-from servers import Servers, kinds_for_answers, start_or_skip
+from servers import Servers, kafka_admin, kinds_for_answers, start_or_skip
 
 from extensions.playbook import model
 from extensions.playbook.data import load_data
@@ -361,8 +361,16 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 check_events_survive_broker_outage(render, apps, servers, database, databases, contexts,
                                                    microservices)
                 check_poison_event(project, env, render, servers, database, databases, contexts, microservices)
+                check_failed_handler_retried(project, env, render, servers, database, databases, contexts,
+                                             microservices)
                 timings["delivery faults"] = round(time.monotonic() - began, 1)
             elif answers["message_broker"] != "none":
+                if answers["message_broker"] == "kafka":
+                    began = time.monotonic()
+                    check_poison_event_kafka(servers, database, databases, contexts, microservices)
+                    check_failed_handler_retried(project, env, render, servers, database, databases, contexts,
+                                                 microservices)
+                    timings["delivery faults"] = round(time.monotonic() - began, 1)
                 check_ready_without_broker(render, apps, servers)
             if answers.get("cache") and answers.get("message_broker") != "redis":
                 check_ready_without_redis(render, apps, servers)
@@ -669,7 +677,7 @@ def check_events_survive_broker_outage(render: Render, apps: dict[str | None, Ap
     try:
         found = eventually(delivered, 60, 0.5)
     except AssertionError:
-        raise AssertionError(f"events created during the outage never reached {consumer}\n{app.tail(3000)}")
+        raise AssertionError(f"events created during the outage never reached {consumer}\n{app.tail(3000)}") from None
     assert all(found.count(i) == 1 for i in ids), found
     eventually(lambda: pending_events(app) == 0 or None, 20)
 
@@ -728,6 +736,118 @@ def check_poison_event(project: Path, env: dict[str, str], render: Render, serve
     db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
     rows = database.query("SELECT id FROM integration_inbox WHERE id = 'poison-1'", db_name)
     assert rows == [], rows
+
+
+# Sends one event to a RabbitMQ queue as Nest's RMQ client frames it, and waits for the broker's confirm.
+SEND_CLIENT = """
+const amqp = require('amqplib');
+const [url, queue, event] = process.argv.slice(2);
+(async () => {
+  const connection = await amqp.connect(url);
+  const channel = await connection.createConfirmChannel();
+  const data = JSON.parse(event);
+  channel.sendToQueue(queue, Buffer.from(JSON.stringify({ pattern: data.type, data })), { persistent: true });
+  await channel.waitForConfirms();
+  await connection.close();
+})();
+"""
+
+
+def check_failed_handler_retried(project: Path, env: dict[str, str], render: Render, servers: Servers,
+                                 database: Any, databases: dict[str | None, str], contexts: list[str],
+                                 microservices: bool) -> None:
+    """Issue 19, at-least-once consumption: a valid event whose handler fails (the consumer's database is
+    stopped) is not acknowledged or committed; it is handled again after a back-off and, once the database
+    is back, recorded in the inbox exactly once."""
+    producer, consumer = contexts[0], contexts[1 % len(contexts)]
+    broker = render.answers["message_broker"]
+    event_id = f"retried-{os.getpid()}-{time.monotonic_ns()}"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    event = {"id": event_id, "type": f"{producer}.created", "source": producer, "occurredAt": stamp,
+             "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+             "data": {"id": event_id, "name": "handled again", "createdAt": stamp}}
+    db_kind = "postgresql" if render.answers["database"] == "postgresql" else "mysql"
+    servers[db_kind].stop()
+    try:
+        if broker == "rabbitmq":
+            queue = f"{answers_of(project)['project_slug']}.{consumer if microservices else 'events'}"
+            script = project / "send-client.cjs"
+            script.write_text(SEND_CLIENT, encoding="utf-8")
+            try:
+                sent = run(["node", script.name, servers["rabbitmq"].url, queue, json.dumps(event)], cwd=project,
+                           env={**os.environ, **env}, timeout=60)
+            finally:
+                script.unlink()
+            assert sent.returncode == 0, sent.stderr
+        else:
+            from kafka import KafkaProducer
+            sender = KafkaProducer(bootstrap_servers=servers["kafka"].url, allow_auto_create_topics=False)
+            try:
+                sender.send(f"{producer}.created", json.dumps(event).encode()).get(timeout=30)
+            finally:
+                sender.close()
+        time.sleep(2.5)  # at least one failed attempt while the database is down
+    finally:
+        servers[db_kind].start()
+    db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
+
+    def recorded() -> list[list[str]] | None:
+        rows = database.query(f"SELECT consumer FROM integration_inbox WHERE id = '{event_id}'", db_name)
+        return rows or None
+    try:
+        rows = eventually(recorded, 45, 0.5)
+    except AssertionError:
+        raise AssertionError(f"the event whose handler failed was never handled again ({broker})") from None
+    consumers = [row[0] for row in rows]
+    assert consumer in consumers and len(consumers) == len(set(consumers)), consumers
+
+
+def check_poison_event_kafka(servers: Servers, database: Any, databases: dict[str | None, str],
+                             contexts: list[str], microservices: bool) -> None:
+    """Issue 19: the consumers declared their topics and the dead-letter topics (auto-creation is off, and
+    nothing but the app names a dead-letter topic); an event that breaks its schema is produced to the
+    dead-letter topic with the reason and the offset it had, and leaves no inbox row."""
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    producer_context, consumer = contexts[0], contexts[1 % len(contexts)]
+    topic = f"{producer_context}.created"
+    host, port = servers["kafka"].url.rsplit(":", 1)
+    with kafka_admin(host, int(port)) as admin:
+        topics = set(admin.list_topics())
+    assert {topic, f"{topic}.dead-letter"} <= topics, sorted(topics)
+    bootstrap = servers["kafka"].url
+    poison = {"id": "poison-1", "type": topic, "source": "e2e", "occurredAt": "yesterday", "data": {}}
+    producer = KafkaProducer(bootstrap_servers=bootstrap, allow_auto_create_topics=False)
+    try:
+        producer.send(topic, json.dumps(poison).encode()).get(timeout=30)
+    finally:
+        producer.close()
+    dead_letter = f"{topic}.dead-letter"
+
+    def dead_letters() -> list[Any]:
+        # read by partition: kafka-python's group coordination does not work with Tansu
+        reader = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, consumer_timeout_ms=3000)
+        try:
+            partitions = [TopicPartition(dead_letter, p) for p in reader.partitions_for_topic(dead_letter) or ()]
+            reader.assign(partitions)
+            reader.seek_to_beginning(*partitions)
+            return [m for m in reader if json.loads(m.value).get("id") == "poison-1"]
+        finally:
+            reader.close()
+    try:
+        found = eventually(lambda: dead_letters() or None, 60)
+    except AssertionError:
+        raise AssertionError(f"the invalid event never reached {dead_letter}") from None
+    time.sleep(3)
+    found = dead_letters()
+    assert len(found) == 1, f"the invalid event is in {dead_letter} {len(found)} times, expected once"
+    dead = found[0]
+    headers = {key: value.decode() for key, value in dead.headers}
+    reason = headers["x-dead-letter-reason"]
+    assert "occurredAt" in reason and "data.id" in reason, reason
+    assert headers["x-original-offset"].isdigit(), headers
+    db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
+    assert database.query("SELECT id FROM integration_inbox WHERE id = 'poison-1'", db_name) == []
 
 
 def check_cache(render: Render, apps: dict[str | None, App], database: Any, contexts: list[str],

@@ -58,6 +58,7 @@ def test_the_code_and_manifests_print_the_limits(rendered: Path) -> None:
         expected[f"{context['redis_dir']}/redis.health.ts"] = [f"withTimeout({LIMITS['redis_readiness_ms']})"]
     if context["artifacts"]["broker"]:
         messaging = context["messaging_dir"]
+        expected[f"{messaging}/broker.health.ts"] = [f"withTimeout({LIMITS['broker_readiness_ms']})"]
         expected[f"{messaging}/integration-events.ts"] = [f"timeout({LIMITS['publish_ms']})"]
         expected[f"{messaging}/outbox.relay.ts"] = [
             f"const {name.upper()} = {LIMITS['outbox_' + name]};" if name != "retention_hours" else
@@ -66,6 +67,14 @@ def test_the_code_and_manifests_print_the_limits(rendered: Path) -> None:
         if answers["message_broker"] == "rabbitmq":
             expected[f"{messaging}/broker-options.ts"] = [f"'x-delivery-limit': {LIMITS['consumer_attempts']},",
                                                           f"prefetchCount: {LIMITS['consumer_prefetch']},"]
+            expected[f"{messaging}/consumer.interceptor.ts"] = [
+                f"const BACKOFF_MS = {LIMITS['consumer_backoff_ms']};",
+                f"const MAX_BACKOFF_MS = {LIMITS['consumer_max_backoff_ms']};"]
+        if answers["message_broker"] == "kafka":
+            expected[f"{messaging}/broker-options.ts"] = [
+                f"initialRetryTime: {LIMITS['consumer_backoff_ms']},", f"maxRetryTime: {LIMITS['consumer_max_backoff_ms']},",
+                f"retries: {LIMITS['consumer_attempts']},"]
+            expected[f"{messaging}/consumer.interceptor.ts"] = [f"failures < {LIMITS['consumer_attempts']})"]
     else:
         expected.pop(f"{platform}/http/bootstrap.ts")
     if answers["auth"] == "oidc":

@@ -49,6 +49,12 @@ def env_vars(answers: Mapping[str, Any], database_name: str, calls: Sequence[Grp
     if broker not in ("none", "redis"):
         example = broker_url(broker, "localhost", image_port(BROKERS[broker]["image"]))
         env.append(EnvVar("BROKER_URL", BROKERS[broker]["url_secret"], example, f"{BROKERS[broker]['label']} connection"))
+    if broker == "kafka":
+        # the topics the service declares (its events', the ones it consumes and their dead-letter topics)
+        env += [
+            EnvVar("KAFKA_TOPIC_PARTITIONS", False, "1", "partitions of a topic the service declares", default="1"),
+            EnvVar("KAFKA_REPLICATION_FACTOR", False, "1", "replicas of a topic the service declares", default="1"),
+        ]
     if answers["auth"] == "jwt":
         env += [
             EnvVar("JWT_SECRET", True, "change-me-to-a-long-random-secret", "HMAC key that signs and verifies JWTs"),
