@@ -41,6 +41,7 @@ from node_runtime import npm_env  # noqa: E402
 from servers import Servers  # noqa: E402
 from test_app_e2e import JWT_SECRET, free_port, http, jwt  # noqa: E402
 
+# A modular monolith on PostgreSQL: each module's tables in its own schema (orders.orders).
 ANSWERS = {"architecture": "modular-monolith", "database": "postgresql", "bounded_contexts": ["orders", "payments"],
            "cache": False, "api_styles": ["rest"], "http_adapter": "fastify"}
 
@@ -50,7 +51,7 @@ def percentile_sql(table_filter: str) -> str:
     latency = "EXTRACT(EPOCH FROM (i.received_at - o.created_at)) * 1000"
     return (f"SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY {latency}), "
             f"percentile_cont(0.95) WITHIN GROUP (ORDER BY {latency}), max({latency}), count(*) "
-            f"FROM orders o JOIN integration_inbox i ON i.type = 'orders.created' AND i.consumer = 'payments' "
+            f"FROM orders.orders o JOIN integration_inbox i ON i.type = 'orders.created' AND i.consumer = 'payments' "
             f"AND (i.payload::json->>'id')::uuid = o.id WHERE {table_filter}")
 
 
@@ -126,7 +127,7 @@ def main() -> int:
                 record(name, "non-2xx", load["non2xx"])
                 if name == "none":
                     continue
-                created = int(query(name, f"SELECT count(*) FROM orders WHERE created_at >= '{since}'")[0][0])
+                created = int(query(name, f"SELECT count(*) FROM orders.orders WHERE created_at >= '{since}'")[0][0])
                 stopped = time.monotonic()
                 while True:
                     p50, p95, worst, effects = query(name, percentile_sql(f"o.created_at >= '{since}'"))[0]

@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,8 +196,18 @@ class App:
             full_env["SERVICE"] = service
         self.handle = self.log.open("wb")
         # `exec` so that SIGTERM reaches node itself, as in the container (CMD ["dist/main.js"]).
-        self.process = subprocess.Popen(["sh", "-c", f"exec {command}"], cwd=project, env=full_env,
-                                        stdout=self.handle, stderr=subprocess.STDOUT)
+        self.start = lambda: subprocess.Popen(["sh", "-c", f"exec {command}"], cwd=project, env=full_env,
+                                              stdout=self.handle, stderr=subprocess.STDOUT)
+        self.process = self.start()
+
+    def kill(self) -> None:
+        """SIGKILL, as the kernel's OOM killer or a node failure ends a pod: no shutdown hook runs."""
+        self.process.kill()
+        self.process.wait()
+
+    def restart(self) -> None:
+        self.process = self.start()
+        self.wait_live()
 
     def wait_live(self, timeout: float = 60) -> None:
         def live() -> bool:
@@ -363,6 +374,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                 check_poison_event(project, env, render, servers, database, databases, contexts, microservices)
                 check_failed_handler_retried(project, env, render, servers, database, databases, contexts,
                                              microservices)
+                check_consumer_killed_mid_handler(project, env, render, apps, servers, database, databases, contexts,
+                                                  microservices)
                 timings["delivery faults"] = round(time.monotonic() - began, 1)
             elif answers["message_broker"] != "none":
                 if answers["message_broker"] == "kafka":
@@ -370,6 +383,8 @@ def test_generated_app(render: Render, renderer: Renderer, tmp_path: Path) -> No
                     check_poison_event_kafka(servers, database, databases, contexts, microservices)
                     check_failed_handler_retried(project, env, render, servers, database, databases, contexts,
                                                  microservices)
+                    check_consumer_killed_mid_handler(project, env, render, apps, servers, database, databases,
+                                                      contexts, microservices)
                     timings["delivery faults"] = round(time.monotonic() - began, 1)
                 check_ready_without_broker(render, apps, servers)
             if answers.get("cache") and answers.get("message_broker") != "redis":
@@ -761,45 +776,108 @@ def check_failed_handler_retried(project: Path, env: dict[str, str], render: Ren
     is back, recorded in the inbox exactly once."""
     producer, consumer = contexts[0], contexts[1 % len(contexts)]
     broker = render.answers["message_broker"]
-    event_id = f"retried-{os.getpid()}-{time.monotonic_ns()}"
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
-    event = {"id": event_id, "type": f"{producer}.created", "source": producer, "occurredAt": stamp,
-             "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-             "data": {"id": event_id, "name": "handled again", "createdAt": stamp}}
+    event = valid_event(producer, "retried")
+    event_id = event["id"]
     db_kind = "postgresql" if render.answers["database"] == "postgresql" else "mysql"
     servers[db_kind].stop()
     try:
-        if broker == "rabbitmq":
-            queue = f"{answers_of(project)['project_slug']}.{consumer if microservices else 'events'}"
-            script = project / "send-client.cjs"
-            script.write_text(SEND_CLIENT, encoding="utf-8")
-            try:
-                sent = run(["node", script.name, servers["rabbitmq"].url, queue, json.dumps(event)], cwd=project,
-                           env={**os.environ, **env}, timeout=60)
-            finally:
-                script.unlink()
-            assert sent.returncode == 0, sent.stderr
-        else:
-            from kafka import KafkaProducer
-            sender = KafkaProducer(bootstrap_servers=servers["kafka"].url, allow_auto_create_topics=False)
-            try:
-                sender.send(f"{producer}.created", json.dumps(event).encode()).get(timeout=30)
-            finally:
-                sender.close()
+        send_event(project, env, render, servers, consumer, event, microservices)
         time.sleep(2.5)  # at least one failed attempt while the database is down
     finally:
         servers[db_kind].start()
-    db_name = databases[consumer if microservices else None].rsplit("/", 1)[1]
+    assert_handled_once(database, databases[consumer if microservices else None], event_id, consumer,
+                        f"the event whose handler failed was never handled again ({broker})")
+
+
+def valid_event(producer: str, prefix: str) -> dict[str, Any]:
+    """An envelope of `<producer>.created` that the consumer's schema accepts, with a fresh id."""
+    event_id = f"{prefix}-{os.getpid()}-{time.monotonic_ns()}"
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return {"id": event_id, "type": f"{producer}.created", "source": producer, "occurredAt": stamp,
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "data": {"id": event_id, "name": prefix, "createdAt": stamp}}
+
+
+def send_event(project: Path, env: dict[str, str], render: Render, servers: Servers, consumer: str,
+               event: dict[str, Any], microservices: bool) -> None:
+    """Sends `event` as its publisher would: to the consumer's queue (RabbitMQ) or the event type's topic."""
+    if render.answers["message_broker"] == "rabbitmq":
+        queue = f"{answers_of(project)['project_slug']}.{consumer if microservices else 'events'}"
+        script = project / "send-client.cjs"
+        script.write_text(SEND_CLIENT, encoding="utf-8")
+        try:
+            sent = run(["node", script.name, servers["rabbitmq"].url, queue, json.dumps(event)], cwd=project,
+                       env={**os.environ, **env}, timeout=60)
+        finally:
+            script.unlink()
+        assert sent.returncode == 0, sent.stderr
+    else:
+        from kafka import KafkaProducer
+        sender = KafkaProducer(bootstrap_servers=servers["kafka"].url, allow_auto_create_topics=False)
+        try:
+            sender.send(event["type"], json.dumps(event).encode()).get(timeout=30)
+        finally:
+            sender.close()
+
+
+def assert_handled_once(database: Any, url: str, event_id: str, consumer: str, message: str) -> None:
+    """The consumer's inbox holds the event, once per consumer."""
+    db_name = url.rsplit("/", 1)[1]
 
     def recorded() -> list[list[str]] | None:
-        rows = database.query(f"SELECT consumer FROM integration_inbox WHERE id = '{event_id}'", db_name)
-        return rows or None
+        return database.query(f"SELECT consumer FROM integration_inbox WHERE id = '{event_id}'", db_name) or None
     try:
-        rows = eventually(recorded, 45, 0.5)
+        rows = eventually(recorded, 60, 0.5)
     except AssertionError:
-        raise AssertionError(f"the event whose handler failed was never handled again ({broker})") from None
-    consumers = [row[0] for row in rows]
-    assert consumer in consumers and len(consumers) == len(set(consumers)), consumers
+        raise AssertionError(message) from None
+    time.sleep(2)  # a second effect would come from a redelivery right after the first
+    consumers = [row[0] for row in database.query(
+        f"SELECT consumer FROM integration_inbox WHERE id = '{event_id}'", db_name)]
+    assert consumer in consumers and len(consumers) == len(set(consumers)), (rows, consumers)
+
+
+def check_consumer_killed_mid_handler(project: Path, env: dict[str, str], render: Render, apps: dict[str | None, App],
+                                      servers: Servers, database: Any, databases: dict[str | None, str],
+                                      contexts: list[str], microservices: bool) -> None:
+    """Issue 19: the consumer process is killed (SIGKILL) while its handler waits inside its transaction
+    (the test holds a lock on the inbox table), before the commit and the acknowledgement. After the
+    restart the event is delivered again and has one effect."""
+    producer, consumer = contexts[0], contexts[1 % len(contexts)]
+    event = valid_event(producer, "killed")
+    url = databases[consumer if microservices else None]
+    app = apps[consumer if microservices else None]
+    postgres = render.answers["database"] == "postgresql"
+    if postgres:
+        import psycopg
+        locker: Any = psycopg.connect(url)
+        locker.execute("LOCK TABLE integration_inbox IN ACCESS EXCLUSIVE MODE")
+        waiting = ("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                   "AND query ILIKE '%integration_inbox%'")
+    else:
+        import pymysql
+        parts = urllib.parse.urlsplit(url)
+        locker = pymysql.connect(host=parts.hostname, port=parts.port, user=parts.username,
+                                 password=urllib.parse.unquote(parts.password or ""), database=parts.path[1:])
+        locker.cursor().execute("LOCK TABLES integration_inbox WRITE")
+        waiting = ("SELECT count(*) FROM information_schema.PROCESSLIST WHERE STATE LIKE '%lock%' "
+                   "AND INFO LIKE '%integration_inbox%'")
+    try:
+        send_event(project, env, render, servers, consumer, event, microservices)
+        db_name = url.rsplit("/", 1)[1]
+        try:
+            eventually(lambda: int(database.query(waiting, db_name)[0][0]) > 0 or None, 30, 0.2)
+        except AssertionError:
+            raise AssertionError(f"the handler never reached the inbox\n{app.tail(3000)}") from None
+        app.kill()
+    finally:
+        if postgres:
+            locker.rollback()
+        else:
+            locker.cursor().execute("UNLOCK TABLES")
+        locker.close()
+    app.restart()
+    assert_handled_once(database, url, event["id"], consumer,
+                        f"the event whose consumer was killed mid-handler never arrived again\n{app.tail(3000)}")
 
 
 def check_poison_event_kafka(servers: Servers, database: Any, databases: dict[str | None, str],

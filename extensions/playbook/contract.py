@@ -163,6 +163,9 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         dev.append("socket.io-client")  # the e2e tests' client
     if "grpc" in styles and answers["include_app"]:
         dev.append("@bufbuild/buf")  # buf lint of the .proto contracts
+    if has_broker(answers) and answers["include_app"]:
+        # the consumer's trace continuation, tested with an in-memory exporter
+        dev += ["@opentelemetry/context-async-hooks", "@opentelemetry/core", "@opentelemetry/sdk-trace"]
     node = stack_manifest()["node"][str(answers["node_version"])]
     return {
         "runtime": {name: npm["runtime"][name] for name in sorted(runtime)},
