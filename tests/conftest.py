@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,13 @@ from helpers import Renderer
 from matrix import Combination, all_combinations
 
 COMBINATIONS = all_combinations()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One decision date (the ADRs' front matter) for every render of the run, also of a run that
+    crosses midnight: the controller sets SOURCE_DATE_EPOCH before the xdist workers start, and they
+    and the copier processes the tests start inherit it. A date set from outside is kept."""
+    os.environ.setdefault("SOURCE_DATE_EPOCH", str(int(time.time())))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
