@@ -45,8 +45,9 @@ SHELL_BUILTINS = frozenset({
     "if", "then", "else", "fi", "[", "[[", "test", "export", "echo", "printf", "mkdir", "cat", "sed", "tr", "base64",
     "exit", "set", "cd", "for", "do", "done",
 })
-# What a GitHub-hosted ubuntu-24.04 runner provides (its image lists git, the GitHub CLI and kustomize).
-RUNNER_TOOLS = frozenset({"npm", "python3", "git", "gh", "kustomize"})
+# What a GitHub-hosted ubuntu-24.04 runner provides (its image lists git, the GitHub CLI, kustomize and
+# Docker; coreutils' timeout).
+RUNNER_TOOLS = frozenset({"npm", "python3", "git", "gh", "kustomize", "docker", "timeout"})
 # What a GitLab job image provides (by image name).
 IMAGE_TOOLS = {
     STACK["ci_images"]["buildkit"]["name"]: {"buildctl-daemonless.sh"},
@@ -480,8 +481,14 @@ def test_github_ci_workflow(github_rendered: Path) -> None:
         assert "npm run test:cov" in runs
         e2e = jobs["e2e"]
         wanted = expected_servers(answers)
-        images = sorted(service["image"] for service in e2e["services"].values())
+        # A server that needs its own command (NATS with JetStream) is started by a step of the job, since a
+        # service container takes no command; the rest are service containers.
+        started = [step["run"] for step in steps_of(e2e) if str(step.get("run", "")).startswith("docker run ")]
+        started_images = [word for run in started for word in run.split() if "@sha256:" in word]
+        images = sorted([*(service["image"] for service in e2e["services"].values()), *started_images])
         assert images == sorted(image_reference(entry) for entry in wanted.values())
+        if answers["message_broker"] == "nats":
+            assert len(started) == 1 and "--jetstream" in started[0], started
         for service in e2e["services"].values():
             assert "--health-cmd" in service["options"]
         # the e2e job's configuration is the app's: every variable of .env.example is set

@@ -100,7 +100,10 @@ def test_cases_pick_the_first_that_holds() -> None:
     topics = {broker: questions(default_answers(message_broker=broker)).get("broker-sizing", {}).get("topic")
               for broker in ("none", "redis", "rabbitmq", "nats", "kafka")}
     assert topics == {"none": None, "redis": "Event loss tolerance", "rabbitmq": "RabbitMQ topology",
-                      "nats": "NATS durability", "kafka": "Kafka topics"}
+                      "nats": "NATS JetStream", "kafka": "Kafka topics"}
+    # an existing application (include_app: false) decides JetStream itself; the generated app has it
+    existing = questions(default_answers(message_broker="nats", include_app=False))
+    assert existing["broker-sizing"]["topic"] == "NATS durability"
 
 
 def test_facts_of_the_model() -> None:

@@ -50,8 +50,9 @@ KAFKA_INTERNAL_PORT = 19092
 @dataclass(frozen=True)
 class Server:
     """A backing server as docker-compose and CI start it: the image from the stack manifest, the
-    container's environment (matching the .env.example URLs) and a shell command, run inside the
-    container, that exits 0 once it accepts clients."""
+    container's environment (matching the .env.example URLs), a shell command, run inside the
+    container, that exits 0 once it accepts clients, and the container's command when the image's
+    default does not fit (empty: the image's own)."""
 
     key: str
     role: str
@@ -60,6 +61,7 @@ class Server:
     port: int
     env: dict[str, str]
     health: str
+    command: tuple[str, ...] = ()
 
 
 def pinned_image(key: str) -> str:
@@ -141,9 +143,11 @@ def servers(answers: Mapping[str, Any], database_name: str) -> list[Server]:
             "rabbitmq-diagnostics -q ping",
         ))
     elif broker == "nats":
-        # The image's default configuration serves monitoring (and /healthz) on port 8222.
+        # The image's default configuration serves monitoring (and /healthz) on port 8222; JetStream
+        # (the app's streams and durable consumers) is on only when asked for.
         result.append(Server("nats", "broker", "nats", pinned_image("nats"), image_port("nats"), {},
-                             "wget -q -O /dev/null http://127.0.0.1:8222/healthz"))
+                             "wget -q -O /dev/null http://127.0.0.1:8222/healthz",
+                             ("nats-server", "--config", "/etc/nats/nats-server.conf", "--jetstream")))
     elif broker == "kafka":
         # apache/kafka starts a single KRaft node advertising localhost:9092 by default.
         result.append(Server(

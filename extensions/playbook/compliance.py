@@ -270,7 +270,7 @@ def record_copies(answers: Mapping[str, Any], modules: Sequence[Module], service
     events = data["events"]
     if holds(events.get("when"), known):
         keeps = events["broker_keeps"][answers["message_broker"]]
-        broker = [{"file": "{messaging_dir}/broker-options.ts", "check": "configures the transport",
+        broker = [{"file": keeps.get("file", "{messaging_dir}/broker-options.ts"), "check": "configures the transport",
                    "pattern": keeps["pattern"]}]
         for index, module in enumerate(modules):
             consumer = modules[(index + 1) % len(modules)]

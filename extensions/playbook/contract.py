@@ -55,6 +55,10 @@ def env_vars(answers: Mapping[str, Any], database_name: str, calls: Sequence[Grp
             EnvVar("KAFKA_TOPIC_PARTITIONS", False, "1", "partitions of a topic the service declares", default="1"),
             EnvVar("KAFKA_REPLICATION_FACTOR", False, "1", "replicas of a topic the service declares", default="1"),
         ]
+    if broker == "nats":
+        # the JetStream streams the service declares (its events', the ones it consumes, its dead letters)
+        env.append(EnvVar("NATS_STREAM_REPLICAS", False, "1", "replicas of a JetStream stream the service declares",
+                          default="1"))
     if answers["auth"] == "jwt":
         env += [
             EnvVar("JWT_SECRET", True, "change-me-to-a-long-random-secret", "HMAC key that signs and verifies JWTs"),
@@ -94,7 +98,7 @@ def env_vars(answers: Mapping[str, Any], database_name: str, calls: Sequence[Grp
     return env
 
 
-BROKER_PACKAGES = {"rabbitmq": ["amqplib", "amqp-connection-manager"], "nats": ["@nats-io/transport-node"],
+BROKER_PACKAGES = {"rabbitmq": ["amqplib", "amqp-connection-manager"], "nats": ["@nats-io/transport-node", "@nats-io/jetstream"],
                    "kafka": ["kafkajs"]}
 API_STYLE_PACKAGES = {
     "graphql": ["@nestjs/graphql", "@nestjs/apollo", "@apollo/server", "graphql", "graphql-depth-limit",

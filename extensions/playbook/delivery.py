@@ -173,7 +173,7 @@ def environment_settings(answers: Mapping[str, Any], name: str) -> dict[str, Any
         "log_level": settings["log_level"],
         "swagger": bool(settings["swagger"]),
         # replicas of each Kafka topic the services declare (a single-broker dev cluster: 1)
-        "kafka_replication": int(settings["kafka_replication"]),
+        "broker_replicas": int(settings["broker_replicas"]),
         "memory_request_mi": memory["memory_request_mi"],
         "memory_limit_mi": memory["memory_limit_mi"],
         "memory_request": f"{memory['memory_request_mi']}Mi",
@@ -212,7 +212,8 @@ def kubernetes_config(answers: Mapping[str, Any], service: Service, env_vars: li
         "OIDC_CLIENT_ID": service.name,
         # a topic has a partition for each replica the consumer group can scale to
         "KAFKA_TOPIC_PARTITIONS": str(env["max_replicas"]),
-        "KAFKA_REPLICATION_FACTOR": str(env["kafka_replication"]),
+        "KAFKA_REPLICATION_FACTOR": str(env["broker_replicas"]),
+        "NATS_STREAM_REPLICAS": str(env["broker_replicas"]),
     }
     cluster_broker = backing.cluster_broker_url(answers["message_broker"])
     if cluster_broker is not None:

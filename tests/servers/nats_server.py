@@ -55,8 +55,8 @@ def nats_ping(host: str, port: int, user: str, password: str, timeout: int = 3) 
 
 
 class NatsServer(Server):
-    """NATS from Debian's nats-server (2.9), user/password authorization, no monitoring port. Readiness is a
-    nats-py login as `app` and a PING/PONG round trip.
+    """NATS from Debian's nats-server (2.9) with JetStream, user/password authorization, no monitoring port.
+    Readiness is a nats-py login as `app` and a PING/PONG round trip.
 
     url: nats://app:<password>@127.0.0.1:<port>
     The `nats` npm client (nats.js 2, used by @nestjs/microservices) ignores credentials in a server URL: give it
@@ -75,8 +75,25 @@ class NatsServer(Server):
     def _prepare(self) -> None:
         (self.directory / "nats.conf").write_text(
             f'listen: "{self.host}:{self.port}"\n'
-            f"authorization {{\n  user: {json.dumps(self.user)}\n  password: {json.dumps(self.password)}\n}}\n",
+            f"authorization {{\n  user: {json.dumps(self.user)}\n  password: {json.dumps(self.password)}\n}}\n"
+            # JetStream (the app's streams and durable consumers), its files next to the configuration
+            f"jetstream {{\n  store_dir: {json.dumps(str(self.directory / 'jetstream'))}\n}}\n",
             encoding="utf-8")
+
+    def delete_streams(self) -> list[str]:
+        """Delete every JetStream stream (and so its consumers and events); return their names."""
+        async def delete() -> list[str]:
+            client = await nats.connect(self.url, name="servers-harness", allow_reconnect=False)
+            try:
+                manager = client.jsm()
+                names = [info.config.name for info in await manager.streams_info()]
+                for name in names:
+                    await manager.delete_stream(name)
+                return [name for name in names if name]
+            finally:
+                await client.close()
+
+        return _run(delete())
 
     def _command(self) -> list[str]:
         return [shutil.which("nats-server") or "/usr/sbin/nats-server", "-c", str(self.directory / "nats.conf")]
