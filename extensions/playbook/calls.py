@@ -34,10 +34,15 @@ class GrpcCall:
     callee_module: dict[str, Any]
 
 
+def calls_between_services(answers: Mapping[str, Any]) -> bool:
+    """Whether services call each other over gRPC: microservices with a broker (consumers) and gRPC."""
+    return is_microservices(answers) and has_broker(answers) and "grpc" in api_styles_generated(answers)
+
+
 def grpc_calls(answers: Mapping[str, Any], modules: list[Module], services: list[Service]) -> list[GrpcCall]:
     """Each consumer's call to the owner of the event it consumes; none outside microservices, without
     a broker (no consumer) or without gRPC."""
-    if not (is_microservices(answers) and has_broker(answers) and "grpc" in api_styles_generated(answers)):
+    if not calls_between_services(answers):
         return []
     port = load_data("api")["grpc"]["port"]
     by_app = {service.app: service for service in services}

@@ -9,7 +9,7 @@ from typing import Any
 
 from . import layout
 from .backing import BROKERS, DATABASES, broker_url, local_database_url, redis_url
-from .calls import GrpcCall
+from .calls import GrpcCall, calls_between_services
 from .contexts import APP_PORT
 from .data import image_port, load_data, stack_manifest
 from .features import fuzzes_contract, has_broker, is_microservices, needs_redis
@@ -148,8 +148,9 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
             runtime += API_STYLE_PACKAGES[style]
     if "graphql" in styles:
         runtime.append(GRAPHQL_INTEGRATIONS[answers["http_adapter"]])
-    if answers["auth"] == "oidc":
-        runtime.append("opossum")  # the circuit breaker in front of the issuer
+    breakers = answers["auth"] == "oidc" or calls_between_services(answers)
+    if breakers:
+        runtime.append("opossum")  # the circuit breakers in front of the issuer and of gRPC calls
     if "websocket" in styles and needs_redis(answers):
         runtime.append("@socket.io/redis-adapter")
     dev = [
@@ -161,7 +162,7 @@ def npm_dependencies(answers: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         dev.append("dependency-cruiser")
     if "graphql" in styles:
         dev.append("@types/graphql-depth-limit")
-    if answers["auth"] == "oidc":
+    if breakers:
         dev.append("@types/opossum")
     if "websocket" in styles and answers["include_app"]:
         dev.append("socket.io-client")  # the e2e tests' client
